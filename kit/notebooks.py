@@ -1,0 +1,132 @@
+"""Notebook hygiene: committed notebooks carry no outputs and stable metadata, and expose their parameters.
+
+``kit notebooks clean`` rewrites notebooks into the committed form (so a diff shows only real changes);
+``kit notebooks check`` fails if any is not in that form. :func:`notebook_parameters` reads the cell
+tagged ``parameters`` without executing it, which the batch runner uses to validate plans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+from kit.paths import repo_root
+
+# The only notebook-level metadata we keep; everything else (widgets, papermill, execution timings) goes.
+STABLE_METADATA: dict[str, Any] = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+_KEPT_CELL_METADATA = ("tags",)
+
+
+def _source_text(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def normalize(nb: dict[str, Any]) -> dict[str, Any]:
+    """Return the committed form: no outputs or counts, stable ids, only ``tags`` in cell metadata."""
+    cells = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        kind = cell.get("cell_type", "code")
+        meta = {k: cell["metadata"][k] for k in _KEPT_CELL_METADATA if cell.get("metadata", {}).get(k)}
+        clean: dict[str, Any] = {"cell_type": kind, "id": f"cell-{index:02d}", "metadata": meta}
+        clean["source"] = _source_text(cell).splitlines(keepends=True)
+        if kind == "code":
+            clean["execution_count"] = None
+            clean["outputs"] = []
+        cells.append(clean)
+    return {"cells": cells, "metadata": json.loads(json.dumps(STABLE_METADATA)), "nbformat": 4, "nbformat_minor": 5}
+
+
+def dumps(nb: dict[str, Any]) -> str:
+    """Serialise the way Jupyter does (1-space indent, UTF-8 kept as is, trailing newline)."""
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def problems(path: str | Path) -> list[str]:
+    """Why ``path`` is not in committed form (empty list when it is)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        nb = json.loads(text)
+    except (OSError, ValueError) as exc:
+        return [f"{path}: not readable JSON ({exc})"]
+    found = []
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if any(c.get("outputs") for c in code):
+        found.append(f"{path}: has outputs")
+    if any(c.get("execution_count") is not None for c in code):
+        found.append(f"{path}: has execution counts")
+    if not code or "parameters" not in code[0].get("metadata", {}).get("tags", []):
+        found.append(f"{path}: the first code cell is not tagged 'parameters'")
+    if text != dumps(normalize(nb)):
+        found.append(f"{path}: metadata or layout differs from the committed form (run: kit notebooks clean {path})")
+    return found
+
+
+def parameters_cell(nb: dict[str, Any]) -> str:
+    """Source of the cell tagged ``parameters``; raises :class:`KitError` if there is none."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            return _source_text(cell)
+    raise KitError("the notebook has no cell tagged 'parameters'; tag its first code cell 'parameters'")
+
+
+def notebook_parameters(path: str | Path) -> dict[str, Any]:
+    """Names and default values assigned in the ``parameters`` cell (literals only, nothing executed)."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KitError(f"{path}: cannot read notebook ({exc})") from exc
+    try:
+        tree = ast.parse(parameters_cell(nb))
+    except KitError as exc:
+        raise KitError(f"{path}: {exc}") from exc
+    params: dict[str, Any] = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(node, ast.AnnAssign):
+            target = node.target
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            try:
+                params[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                params[target.id] = None  # an expression: known name, no literal default
+    return params
+
+
+def notebook_paths(paths: list[str] | None = None) -> list[Path]:
+    """The notebooks named, or every notebook under ``notebooks/``."""
+    if paths:
+        return [Path(p) for p in paths]
+    return sorted((repo_root() / "notebooks").glob("*.ipynb"))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``kit notebooks check|clean``."""
+    p = subparsers.add_parser("notebooks", help="check or clean committed notebooks (no outputs, stable metadata)")
+    p.add_argument("action", choices=["check", "clean"])
+    p.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    paths = notebook_paths(args.paths)
+    if args.action == "clean":
+        for path in paths:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            path.write_text(dumps(normalize(nb)), encoding="utf-8")
+            print(f"cleaned {path}")
+        return 0
+    found = [msg for path in paths for msg in problems(path)]
+    for msg in found:
+        print(msg)
+    print(f"{len(paths)} notebooks checked, {len(found)} problems")
+    return 1 if found else 0

@@ -1,0 +1,163 @@
+"""What a run used and produced: device, memory, timing, data files read, and the ``metrics.json`` file.
+
+Every notebook ends by calling :func:`write_metrics`; the batch runner reads that file into its
+manifest and summary, so its schema (below) is the contract between notebooks and the runner::
+
+    {"notebook": str, "device": {...}, "seed": int, "steps": int, "runtime_s": float,
+     "loss_trace": [{"step": int, "loss": float}, ...], "final_loss": float | None,
+     "peak_memory_mb": float, "metrics": {...}, "data_files": [{"path", "sha256", "bytes"}],
+     "parameters": {...}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_DATA_FILES: dict[str, None] = {}
+
+
+def record_data_file(path: str | os.PathLike[str]) -> None:
+    """Remember that this process read ``path`` (loaders call this), for the run manifest."""
+    _DATA_FILES[str(Path(path).resolve())] = None
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_files_read() -> list[dict[str, Any]]:
+    """Every recorded data file with its sha256 and size, in the order first read."""
+    files = []
+    for path in _DATA_FILES:
+        if os.path.isfile(path):
+            files.append({"path": path, "sha256": sha256_file(path), "bytes": os.path.getsize(path)})
+    return files
+
+
+def device_info() -> dict[str, Any]:
+    """The device training runs on: CUDA name and memory when a GPU is visible, else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return {
+            "type": "cuda",
+            "name": props.name,
+            "memory_gb": round(props.total_memory / 2**30, 2),
+            "bf16": bool(torch.cuda.is_bf16_supported()),
+            "count": torch.cuda.device_count(),
+        }
+    import psutil
+
+    return {
+        "type": "cpu",
+        "name": platform.processor() or platform.machine(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 2),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def peak_memory_mb() -> float:
+    """Peak memory so far: CUDA max allocated on GPU, else this process's peak RSS (MiB)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 2**20, 1)
+
+
+def memory_stats(label: str = "") -> dict[str, Any]:
+    """Print and return a one-line memory snapshot: GPU reserved/peak on CUDA, process RSS on CPU."""
+    import psutil
+    import torch
+
+    if torch.cuda.is_available():
+        total = torch.cuda.get_device_properties(0).total_memory / 2**30
+        stats = {
+            "device": torch.cuda.get_device_name(0),
+            "reserved_gb": round(torch.cuda.max_memory_reserved() / 2**30, 3),
+            "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3),
+            "total_gb": round(total, 2),
+        }
+    else:
+        stats = {
+            "device": "cpu",
+            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+            "peak_rss_mb": peak_memory_mb(),
+        }
+    print(f"[memory{' ' + label if label else ''}] " + ", ".join(f"{k}={v}" for k, v in stats.items()))
+    return stats
+
+
+class Stopwatch:
+    """Wall-clock timer: ``with Stopwatch() as sw: ...; sw.seconds``."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def loss_trace(log_history: list[dict[str, Any]], key: str = "loss") -> list[dict[str, Any]]:
+    """The ``(step, loss)`` points from a Trainer's ``state.log_history``."""
+    return [{"step": int(e["step"]), "loss": float(e[key])} for e in log_history if key in e and "step" in e]
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(
+    output_dir: str | os.PathLike[str],
+    *,
+    notebook: str,
+    trainer: Any = None,
+    runtime_s: float | None = None,
+    seed: int | None = None,
+    parameters: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    loss_key: str = "loss",
+) -> Path:
+    """Write ``metrics.json`` to ``output_dir`` (schema in the module docstring) and return its path."""
+    trace = loss_trace(trainer.state.log_history, loss_key) if trainer is not None else []
+    steps = int(trainer.state.global_step) if trainer is not None else 0
+    payload = {
+        "notebook": notebook,
+        "device": device_info(),
+        "seed": seed,
+        "steps": steps,
+        "runtime_s": None if runtime_s is None else round(runtime_s, 3),
+        "loss_trace": trace,
+        "final_loss": trace[-1]["loss"] if trace else None,
+        "peak_memory_mb": peak_memory_mb(),
+        "metrics": {k: _finite_or_none(v) for k, v in (metrics or {}).items()},
+        "data_files": data_files_read(),
+        "parameters": parameters or {},
+        "python": platform.python_version(),
+    }
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "metrics.json"
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    print(f"[metrics] {path}: {steps} steps, final loss {payload['final_loss']}, peak {payload['peak_memory_mb']} MiB")
+    return path
