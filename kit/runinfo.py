@@ -25,6 +25,11 @@ from typing import Any
 _DATA_FILES: dict[str, None] = {}
 
 
+def is_headless() -> bool:
+    """True when a batch runner executes the notebook (``KIT_HEADLESS=1``): print lines, not progress bars."""
+    return os.environ.get("KIT_HEADLESS", "") == "1"
+
+
 def record_data_file(path: str | os.PathLike[str]) -> None:
     """Remember that this process read ``path`` (loaders call this), for the run manifest."""
     _DATA_FILES[str(Path(path).resolve())] = None

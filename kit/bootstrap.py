@@ -1,0 +1,141 @@
+"""Fresh-machine set-up in one command, standard library only (it runs before anything is installed).
+
+    python3 -m kit.bootstrap run    # .venv + install + tiny model + every notebook headless -> runs/tiny/
+    python3 -m kit.bootstrap test   # .venv + install (with dev tools) + ruff + pytest
+    python3 -m kit.bootstrap install [--gpu] [--dev]
+
+CPU install order (the default): ``torch==2.13.0`` (the CPU build), then the kit with its pinned set,
+then ``unsloth`` + ``unsloth_zoo`` with ``--no-deps`` (``pip install unsloth==2026.10.9`` cannot resolve,
+and its dependencies would pull torchvision, triton, xformers and bitsandbytes onto a CPU machine).
+``--gpu`` keeps the CUDA torch already present (Colab, a CUDA box) and adds the ``gpu`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU_TORCH = "torch==2.13.0"
+CUDA_ONLY = ("torchvision", "triton", "xformers", "bitsandbytes")
+PLAN = "notebooks/batches/tiny.yaml"
+REFERENCE = "notebooks/batches/tiny.reference.json"
+TINY_MODEL = ".cache/tiny-model"
+
+
+def _say(message: str) -> None:
+    print(f"[kit] {message}", flush=True)
+
+
+def _run(cmd: list[str], **kwargs: object) -> None:
+    result = subprocess.run(cmd, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def install(venv: Path, *, gpu: bool = False, dev: bool = False) -> Path:
+    """Create ``venv`` if needed and install the kit into it; a stamp file makes a re-run a no-op."""
+    py = _venv_python(venv)
+    if not py.exists():
+        _say(f"creating virtual environment {venv}")
+        _run([sys.executable, "-m", "venv", str(venv)])
+    extras = [e for e, on in (("dev", dev), ("gpu", gpu)) if on]
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "requirements-unsloth.txt").read_bytes()
+    ).hexdigest()[:12]
+    stamp = venv / f".kit-install-{digest}-{'gpu' if gpu else 'cpu'}-{'-'.join(extras) or 'base'}"
+    if stamp.exists():
+        _say(f"{venv} is up to date")
+        return py
+    start = time.perf_counter()
+    pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if not gpu:
+        _say(f"installing {CPU_TORCH} (CPU build)")
+        _run([*pip, CPU_TORCH])
+    torch_version = subprocess.run(
+        [str(py), "-W", "ignore", "-c", "import torch; print(torch.__version__.split('+')[0])"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        # Pin the torch already there so no later step swaps it (never a reinstall under a running kernel).
+        if torch_version:
+            constraints.write(f"torch=={torch_version}\n")
+    target = "." + (f"[{','.join(extras)}]" if extras else "")
+    _say(f"installing the kit and its pinned set{' + ' + ', '.join(extras) if extras else ''}")
+    _run([*pip, "-c", constraints.name, "-e", target])
+    os.unlink(constraints.name)
+    _say("installing unsloth 2026.10.9 + unsloth_zoo 2026.10.9 with --no-deps")
+    _run([*pip, "--no-deps", "-r", "requirements-unsloth.txt"])
+    _run([str(py), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], stdout=subprocess.DEVNULL)
+    if not gpu:
+        check = f"import importlib.util as u; print(','.join(m for m in {CUDA_ONLY!r} if u.find_spec(m)))"
+        found = subprocess.run([str(py), "-c", check], capture_output=True, text=True, check=False).stdout.strip()
+        if found:
+            sys.exit(f"[kit] CUDA-only packages in a CPU environment: {found}; remove them with pip uninstall")
+    for old in venv.glob(".kit-install-*"):
+        old.unlink()
+    stamp.touch()
+    _say(f"installed in {time.perf_counter() - start:.0f} s into {venv}")
+    return py
+
+
+def run_main(venv: Path, out: str) -> int:
+    """Install, build the tiny model, and run every notebook headless through ``kit batch``."""
+    py = install(venv)
+    kit = [str(py), "-m", "kit"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    _run([*kit, "tiny-model", TINY_MODEL], env=env)
+    start = time.perf_counter()
+    code = subprocess.run(
+        [*kit, "batch", PLAN, "--out", out, "--check-reference", REFERENCE], cwd=ROOT, env=env, check=False
+    ).returncode
+    _say(f"batch finished in {time.perf_counter() - start:.0f} s with exit code {code}")
+    _say(f"executed notebooks, adapters, metrics and the summary are under {ROOT / out}/ (summary.md)")
+    return code
+
+
+def run_tests(venv: Path, pytest_args: list[str]) -> int:
+    """Install with the dev tools, then ruff and pytest; the exit code is the first failure's."""
+    py = install(venv, dev=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    _say("ruff check .")
+    lint = subprocess.run([str(py), "-m", "ruff", "check", "."], cwd=ROOT, env=env, check=False).returncode
+    _say("pytest")
+    tests = subprocess.run([str(py), "-m", "pytest", *pytest_args], cwd=ROOT, env=env, check=False).returncode
+    return lint or tests
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python3 -m kit.bootstrap``."""
+    parser = argparse.ArgumentParser(prog="python3 -m kit.bootstrap", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--venv", default=".venv", help="virtual environment folder (default .venv)")
+    sub = parser.add_subparsers(dest="action", required=True)
+    p_run = sub.add_parser("run", help="install, build the tiny model, run every notebook headless")
+    p_run.add_argument("--out", default="runs/tiny", help="batch output folder (default runs/tiny)")
+    p_test = sub.add_parser("test", help="install with dev tools, then ruff and pytest")
+    p_test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    p_inst = sub.add_parser("install", help="only create the environment and install")
+    p_inst.add_argument("--gpu", action="store_true", help="CUDA machine: keep its torch, add the gpu extra")
+    p_inst.add_argument("--dev", action="store_true", help="add pytest, hypothesis and ruff")
+    args = parser.parse_args(argv)
+    venv = (ROOT / args.venv).resolve() if not Path(args.venv).is_absolute() else Path(args.venv)
+    if args.action == "run":
+        return run_main(venv, args.out)
+    if args.action == "test":
+        return run_tests(venv, args.pytest_args)
+    install(venv, gpu=args.gpu, dev=args.dev)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

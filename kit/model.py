@@ -1,0 +1,167 @@
+"""Load a model for training through Unsloth's ``FastLanguageModel`` and add LoRA, with the field's defaults.
+
+This is the one place the kit touches ``FastLanguageModel.from_pretrained`` and ``get_peft_model``.
+On CUDA it is Unsloth's fast path (4-bit, fused kernels); on a machine without an accelerator Unsloth
+2026.10 falls back to stock transformers + PEFT, so the same notebook cell runs everywhere.
+Unsloth must be imported before trl (it patches trl's trainers); importing this module does that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Every attention and MLP projection, as Unsloth's notebooks use.
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def import_unsloth() -> Any:
+    """Import unsloth (before trl, which it patches) and return ``FastLanguageModel``."""
+    import sys
+
+    if "trl" in sys.modules and "unsloth" not in sys.modules:
+        print("[kit] warning: trl was imported before unsloth; Unsloth's trainer patches may be missing.")
+    from unsloth import FastLanguageModel
+
+    return FastLanguageModel
+
+
+def resolve_model_name(model_name: str) -> str:
+    """A local checkpoint folder (relative to the working directory or the repository) as an absolute
+    path; a hub id such as ``unsloth/Qwen2.5-0.5B-Instruct`` unchanged."""
+    from kit.paths import resolve_path
+
+    local = resolve_path(model_name)
+    return str(local) if local.is_dir() else model_name
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What was loaded: device, dtype, parameter counts, and whether weights are 4-bit."""
+
+    model_name: str
+    device: str
+    dtype: str
+    trainable_params: int
+    total_params: int
+    load_in_4bit: bool
+
+    @property
+    def trainable_share(self) -> float:
+        return self.trainable_params / self.total_params if self.total_params else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.model_name}: device={self.device}, dtype={self.dtype}, 4-bit={self.load_in_4bit}, "
+            f"trainable {self.trainable_params:,} of {self.total_params:,} parameters "
+            f"({100 * self.trainable_share:.2f}%)"
+        )
+
+
+def describe(model: Any, model_name: str = "") -> ModelSummary:
+    """Count trainable and total parameters and report where and in what dtype the model lives."""
+    trainable = total = 0
+    for param in model.parameters():
+        count = param.numel()
+        # bitsandbytes packs two 4-bit values per byte: count the logical parameters.
+        if getattr(param, "quant_state", None) is not None or type(param).__name__ == "Params4bit":
+            count *= 2
+        total += count
+        if param.requires_grad:
+            trainable += count
+    first = next(model.parameters())
+    quantized = any(type(m).__name__ == "Linear4bit" for m in model.modules())
+    dtype = getattr(model, "dtype", first.dtype)
+    return ModelSummary(
+        model_name=model_name or getattr(getattr(model, "config", None), "_name_or_path", ""),
+        device=str(first.device),
+        dtype=str(dtype).replace("torch.", ""),
+        trainable_params=trainable,
+        total_params=total,
+        load_in_4bit=quantized,
+    )
+
+
+def load_model(
+    model_name: str,
+    max_seq_length: int = 2048,
+    load_in_4bit: bool = True,
+    dtype: str | None = None,
+    **kwargs: Any,
+) -> tuple[Any, Any]:
+    """``FastLanguageModel.from_pretrained`` with a local-path fallback; returns ``(model, tokenizer)``.
+
+    ``dtype=None`` lets Unsloth choose (bf16 where the hardware supports it, else fp16 on GPU / fp32 on CPU).
+    """
+    fast = import_unsloth()
+    torch_dtype = None
+    if dtype is not None:
+        import torch
+
+        torch_dtype = getattr(torch, str(dtype).replace("torch.", ""))
+    model, tokenizer = fast.from_pretrained(
+        model_name=resolve_model_name(model_name),
+        max_seq_length=max_seq_length,
+        dtype=torch_dtype,
+        load_in_4bit=load_in_4bit,
+        **kwargs,
+    )
+    return model, tokenizer
+
+
+def add_lora(
+    model: Any,
+    r: int = 16,
+    lora_alpha: int = 16,
+    lora_dropout: float = 0.0,
+    target_modules: tuple[str, ...] | list[str] = DEFAULT_TARGET_MODULES,
+    use_gradient_checkpointing: bool | str = "unsloth",
+    random_state: int = 3407,
+    **kwargs: Any,
+) -> Any:
+    """``FastLanguageModel.get_peft_model`` with Unsloth's notebook defaults; every argument overridable."""
+    fast = import_unsloth()
+    return fast.get_peft_model(
+        model,
+        r=r,
+        target_modules=list(target_modules),
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        bias="none",
+        use_gradient_checkpointing=use_gradient_checkpointing,
+        random_state=random_state,
+        use_rslora=False,
+        loftq_config=None,
+        **kwargs,
+    )
+
+
+def load_for_training(
+    model_name: str,
+    max_seq_length: int = 2048,
+    load_in_4bit: bool = True,
+    lora_r: int = 16,
+    lora_alpha: int = 16,
+    dtype: str | None = None,
+    seed: int = 3407,
+    **lora_kwargs: Any,
+) -> tuple[Any, Any, ModelSummary]:
+    """Load, add LoRA and print a one-line summary: ``(model, tokenizer, summary)``."""
+    model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=dtype)
+    model = add_lora(model, r=lora_r, lora_alpha=lora_alpha, random_state=seed, **lora_kwargs)
+    summary = describe(model, model_name)
+    print(f"[model] {summary}")
+    return model, tokenizer, summary
+
+
+def for_inference(model: Any) -> Any:
+    """Switch a model to generation mode the Unsloth way (``FastLanguageModel.for_inference``)."""
+    fast = import_unsloth()
+    return fast.for_inference(model)
+
+
+def for_training(model: Any) -> Any:
+    """Switch back to training mode after generating (``FastLanguageModel.for_training``)."""
+    fast = import_unsloth()
+    return fast.for_training(model)
+
