@@ -43,9 +43,16 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def install(venv: Path, *, gpu: bool = False, dev: bool = False) -> Path:
-    """Create ``venv`` if needed and install the kit into it; a stamp file makes a re-run a no-op."""
-    py = _venv_python(venv)
+def install(venv: Path | None, *, gpu: bool = False, dev: bool = False) -> Path:
+    """Create ``venv`` if needed and install the kit into it; a stamp file makes a re-run a no-op.
+
+    ``venv=None`` installs into the running interpreter (Colab: no virtual environment there).
+    """
+    if venv is None:
+        venv = Path(sys.prefix)
+        py = Path(sys.executable)
+    else:
+        py = _venv_python(venv)
     if not py.exists():
         _say(f"creating virtual environment {venv}")
         _run([sys.executable, "-m", "venv", str(venv)])
@@ -127,13 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     p_inst = sub.add_parser("install", help="only create the environment and install")
     p_inst.add_argument("--gpu", action="store_true", help="CUDA machine: keep its torch, add the gpu extra")
     p_inst.add_argument("--dev", action="store_true", help="add pytest, hypothesis and ruff")
+    p_inst.add_argument("--here", action="store_true", help="into this interpreter, no virtualenv (Colab)")
     args = parser.parse_args(argv)
     venv = (ROOT / args.venv).resolve() if not Path(args.venv).is_absolute() else Path(args.venv)
     if args.action == "run":
         return run_main(venv, args.out)
     if args.action == "test":
         return run_tests(venv, args.pytest_args)
-    install(venv, gpu=args.gpu, dev=args.dev)
+    install(None if args.here else venv, gpu=args.gpu, dev=args.dev)
     return 0
 
 
