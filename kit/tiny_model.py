@@ -146,10 +146,13 @@ def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, sp
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=eos_id)
     out.mkdir(parents=True, exist_ok=True)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one shard of 0.8 MB needs no progress bar
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
-    info = {"spec": asdict(spec), "parameters": n_params, "corpus_files": [str(p) for p in corpus_files(data)]}
+    info = {"spec": asdict(spec), "vocab": len(tokenizer), "parameters": n_params, "corpus_files": [str(p) for p in corpus_files(data)]}
     (out / "kit_tiny_model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out
 

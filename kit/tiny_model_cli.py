@@ -24,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
 
     info = json.loads((out / "kit_tiny_model.json").read_text(encoding="utf-8"))
     print(
-        f"tiny model: {out} ({info['parameters']:,} parameters, vocab {info['spec']['vocab_size']}, "
+        f"tiny model: {out} ({info['parameters']:,} parameters, vocab {info['vocab']}, "
         f"{len(info['corpus_files'])} corpus files, {time.perf_counter() - start:.1f} s)"
     )
     return 0
