@@ -1,0 +1,453 @@
+"""Batch plans: read a plan YAML safely, expand its grid, check it against the notebooks, order its runs.
+
+A plan (read with ``yaml.safe_load``: plain mappings, lists and scalars, no tags)::
+
+    defaults: {max_steps: 30, seed: 3407}    # optional: set in every run whose notebook defines the name
+    grid: {lora_r: [8, 16]}                   # optional: cartesian product over every run whose notebook
+                                              #   defines the name
+    env: {HF_HUB_OFFLINE: "1"}                # optional: extra environment variables for the kernels
+    runs:
+      - notebook: notebooks/01_alpaca_sft.ipynb    # relative to the plan's folder, then the repository root
+        name: alpaca                                # optional; default: the notebook's file stem
+        parameters: {learning_rate: 2.0e-4}
+      - notebook: notebooks/04_evaluate.ipynb
+        parameters: {adapter_dir: "{run:alpaca}"}   # the output_dir of run 'alpaca'; waits for it
+
+Every value is checked before anything runs: the notebook exists, each parameter is assigned in its
+``parameters`` cell, and the value has the default's type (bool strict, an int passes for a float, a
+``None`` default takes anything). A defaults or grid name no notebook defines is an error.
+
+Grid runs are named ``<name>-<key>=<value>``. A run that refers to a swept run by its entry name inherits
+the sweep: above, with ``grid: {lora_r: [8, 16]}``, the evaluation becomes ``evaluate-lora_r=8`` (reading
+``alpaca-lora_r=8``) and ``evaluate-lora_r=16``; ``{run:alpaca-lora_r=8}`` pins one variant.
+
+Each run's id is ``<NN>-<name>-<hash8>``, hash8 being the first 8 hex digits of the sha256 over the notebook's
+bytes, the canonical JSON of its parameters as written (before ``{run:}`` resolution) and the hashes of the
+runs it depends on: same notebook, same parameters, same upstream → same id, which ``--resume`` relies on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+from kit.notebooks import notebook_parameters
+from kit.paths import repo_root
+
+_TOP_KEYS = ("runs", "defaults", "grid", "env")
+_ENTRY_KEYS = ("notebook", "parameters", "name")
+RUN_REFERENCE = re.compile(r"\{run:([^{}]*)\}")
+
+
+@dataclass
+class RunSpec:
+    """One expanded run of a plan: what to execute, with which parameters, where, and after which runs."""
+
+    index: int  # 1-based position in the expanded plan
+    entry: int  # 0-based position of its entry in ``runs``
+    base_name: str  # the entry's name (or notebook stem)
+    name: str  # base name plus grid values; unique in the plan
+    notebook: Path
+    notebook_sha256: str
+    notebook_defaults: dict[str, Any]
+    written: dict[str, Any]  # parameters as written (defaults + grid + entry), before {run:} resolution
+    grid_values: dict[str, Any]
+    references: dict[str, str] = field(default_factory=dict)  # {run:X} text X -> name of the run it means
+    dependencies: list[str] = field(default_factory=list)  # run names, in plan order
+    hash: str = ""
+    run_id: str = ""
+    run_dir: Path = field(default_factory=Path)
+    output_dir: Path | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # resolved, output_dir injected
+
+    @property
+    def label(self) -> str:
+        """How messages name this run's plan entry: ``runs[2] (evaluate)``."""
+        return f"runs[{self.entry}] ({self.base_name})"
+
+    @property
+    def hash8(self) -> str:
+        """The short hash that ends the run id."""
+        return self.hash[:8]
+
+
+@dataclass
+class Plan:
+    """A validated, expanded plan: its runs in plan order, the kernels' extra environment, the output folder."""
+
+    path: Path
+    label: str
+    out_dir: Path
+    runs: list[RunSpec]
+    env: dict[str, str]
+    grid: dict[str, list[Any]]
+
+    def run(self, name: str) -> RunSpec:
+        """The run called ``name``."""
+        for spec in self.runs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass
+class _Entry:
+    position: int
+    name: str
+    notebook: Path
+    known: dict[str, Any]
+    parameters: dict[str, Any]
+    references: set[str] = field(default_factory=set)
+    grid_keys: list[str] = field(default_factory=list)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key compact JSON: equal parameter sets give equal text (and hashes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def run_references(value: Any) -> list[str]:
+    """Every ``{run:NAME}`` name in a parameter value (strings, also inside lists and mappings)."""
+    if isinstance(value, str):
+        return RUN_REFERENCE.findall(value)
+    if isinstance(value, list):
+        return [name for item in value for name in run_references(item)]
+    if isinstance(value, dict):
+        return [name for item in value.values() for name in run_references(item)]
+    return []
+
+
+def _substitute(value: Any, paths: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return RUN_REFERENCE.sub(lambda m: paths[m.group(1)], value)
+    if isinstance(value, list):
+        return [_substitute(item, paths) for item in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, paths) for k, v in value.items()}
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    if isinstance(value, tuple):
+        return "list"
+    return type(value).__name__
+
+
+def type_problem(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot replace the notebook default ``default`` (None when it can)."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, list)
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+    else:
+        ok = True
+    if ok:
+        return None
+    message = f"expects {_kind(default)} (the notebook's default is {default!r}), got {_kind(value)} {value!r}"
+    if isinstance(default, float) and isinstance(value, str):
+        try:
+            float(value)
+            message += f"; YAML reads {value} as text: write it with a dot, e.g. {float(value)!r}"
+        except ValueError:
+            pass
+    return message
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.=+-]+", "_", name).strip("_")[:80] or "run"
+
+
+def _find_notebook(value: str, plan_dir: Path) -> Path | None:
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path.resolve() if path.is_file() else None
+    for base in (plan_dir, repo_root()):
+        if (base / path).is_file():
+            return (base / path).resolve()
+    return None
+
+
+def _unknown_parameter(where: str, key: str, known: dict[str, Any]) -> KitError:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return KitError(
+        f"{where}: parameter '{key}' is not defined in the notebook's parameters cell{hint}; "
+        f"known: {', '.join(known) or '(none)'}"
+    )
+
+
+def read_plan_file(path: Path, label: str) -> dict[str, Any]:
+    """The plan mapping from ``path`` via ``yaml.safe_load``; tags such as ``!!python/object`` are refused."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KitError(f"{label}: cannot read the plan ({exc.strerror or exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise KitError(
+            f"{label}: not a valid plan ({' '.join(str(exc).split())}); plans are plain YAML "
+            "(mappings, lists, strings, numbers), tags such as !!python/object are not allowed"
+        ) from exc
+    if not isinstance(data, dict):
+        raise KitError(f"{label}: a plan is a mapping with a 'runs' list (see kit batch --help)")
+    unknown = [k for k in data if k not in _TOP_KEYS]
+    if unknown:
+        raise KitError(f"{label}: unknown top-level key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(_TOP_KEYS)}")
+    return data
+
+
+def _mapping(data: dict[str, Any], key: str, label: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise KitError(f"{label}: '{key}' must be a mapping of names to values")
+    return value
+
+
+def _read_entries(data: dict[str, Any], plan_dir: Path, label: str) -> list[_Entry]:
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise KitError(f"{label}: 'runs' must be a non-empty list of {{notebook, parameters, name}} entries")
+    entries: list[_Entry] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(runs):
+        where = f"{label}: runs[{position}]"
+        if not isinstance(raw, dict):
+            raise KitError(f"{where}: each run is a mapping with 'notebook' (and optional 'parameters', 'name')")
+        extra = [k for k in raw if k not in _ENTRY_KEYS]
+        if extra:
+            raise KitError(f"{where}: unknown key(s) {', '.join(map(str, extra))}; allowed: {', '.join(_ENTRY_KEYS)}")
+        if not isinstance(raw.get("notebook"), str) or not raw["notebook"].strip():
+            raise KitError(f"{where}: 'notebook' (a path to an .ipynb file) is required")
+        notebook = _find_notebook(raw["notebook"], plan_dir)
+        if notebook is None:
+            raise KitError(
+                f"{where}: notebook '{raw['notebook']}' not found (looked in {plan_dir} and {repo_root()}); "
+                "fix the path"
+            )
+        name = raw.get("name", notebook.stem)
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "{}"):
+            raise KitError(f"{where}: 'name' must be a non-empty string without braces")
+        where = f"{where} ({name})"
+        if name in seen:
+            raise KitError(f"{where}: runs[{seen[name]}] has the same name; give each entry a distinct 'name'")
+        seen[name] = position
+        try:
+            known = notebook_parameters(notebook)
+        except KitError as exc:
+            raise KitError(f"{where}: {exc}") from exc
+        parameters = raw.get("parameters") or {}
+        if not isinstance(parameters, dict) or not all(isinstance(k, str) for k in parameters):
+            raise KitError(f"{where}: 'parameters' must be a mapping of parameter names to values")
+        for key, value in parameters.items():
+            if key not in known:
+                raise _unknown_parameter(where, key, known)
+            problem = type_problem(value, known[key])
+            if problem:
+                raise KitError(f"{where}: parameter '{key}' {problem}")
+        entries.append(_Entry(position, name, notebook, known, dict(parameters)))
+    return entries
+
+
+def _check_shared(entries: list[_Entry], defaults: dict[str, Any], grid: dict[str, Any], label: str) -> None:
+    for section, values in (("defaults", {k: [v] for k, v in defaults.items()}), ("grid", grid)):
+        for key, options in values.items():
+            users = [e for e in entries if key in e.known]
+            if not users:
+                raise KitError(
+                    f"{label}: {section}: parameter '{key}' is not defined in any run's notebook; "
+                    f"remove it or fix its name"
+                )
+            if section == "grid" and (not isinstance(options, list) or not options):
+                raise KitError(f"{label}: grid: '{key}' must be a non-empty list of values")
+            for entry in users:
+                if section == "grid" and key in entry.parameters:
+                    raise KitError(
+                        f"{label}: runs[{entry.position}] ({entry.name}): parameter '{key}' is set in the run and "
+                        "swept by the grid; remove one of them"
+                    )
+                for value in options:
+                    problem = type_problem(value, entry.known[key])
+                    if problem:
+                        raise KitError(
+                            f"{label}: {section}: parameter '{key}' for runs[{entry.position}] ({entry.name}) {problem}"
+                        )
+
+
+def _inherit_grid(entries: list[_Entry], defaults: dict[str, Any], grid: dict[str, Any]) -> None:
+    by_name = {e.name: e for e in entries}
+    keys = {e.name: {k for k in grid if k in e.known} for e in entries}
+    for entry in entries:
+        applied = {k: v for k, v in defaults.items() if k in entry.known} | entry.parameters
+        entry.references = {ref for value in applied.values() for ref in run_references(value)}
+    changed = True
+    while changed:
+        changed = False
+        for entry in entries:
+            for ref in entry.references:
+                if ref in by_name and not keys[ref] <= keys[entry.name]:
+                    keys[entry.name] |= keys[ref]
+                    changed = True
+    for entry in entries:
+        entry.grid_keys = [k for k in grid if k in keys[entry.name]]
+
+
+def _expand(entries: list[_Entry], defaults: dict[str, Any], grid: dict[str, Any], label: str) -> list[RunSpec]:
+    digests: dict[Path, str] = {}
+    specs: list[RunSpec] = []
+    for entry in entries:
+        if entry.notebook not in digests:
+            digests[entry.notebook] = hashlib.sha256(entry.notebook.read_bytes()).hexdigest()
+        for combo in itertools.product(*(grid[k] for k in entry.grid_keys)):
+            values = dict(zip(entry.grid_keys, combo))
+            written = {k: v for k, v in defaults.items() if k in entry.known}
+            written |= {k: v for k, v in values.items() if k in entry.known}
+            written |= entry.parameters
+            name = entry.name + "".join(f"-{k}={_format_value(v)}" for k, v in values.items())
+            specs.append(
+                RunSpec(len(specs) + 1, entry.position, entry.name, name, entry.notebook, digests[entry.notebook],
+                        entry.known, written, values)
+            )
+    names: dict[str, RunSpec] = {}
+    for spec in specs:
+        if spec.name in names:
+            raise KitError(
+                f"{label}: {spec.label} and {names[spec.name].label} both expand to a run named '{spec.name}'; "
+                "rename one entry or make the grid values distinct"
+            )
+        names[spec.name] = spec
+    return specs
+
+
+def _link(specs: list[RunSpec], label: str) -> None:
+    by_name = {s.name: s for s in specs}
+    by_base: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        by_base.setdefault(spec.base_name, []).append(spec)
+    for spec in specs:
+        for key, value in spec.written.items():
+            for ref in run_references(value):
+                target = by_name.get(ref)
+                if target is None and ref in by_base:
+                    matches = [
+                        s for s in by_base[ref]
+                        if all(k in spec.grid_values and spec.grid_values[k] == v for k, v in s.grid_values.items())
+                    ]
+                    target = matches[0] if len(matches) == 1 else None
+                if target is None:
+                    raise KitError(
+                        f"{label}: {spec.label}: parameter '{key}' refers to {{run:{ref}}}, but no run is named "
+                        f"'{ref}'; runs: {', '.join(by_name)}"
+                    )
+                if "output_dir" not in target.notebook_defaults and "output_dir" not in target.written:
+                    raise KitError(
+                        f"{label}: {spec.label}: {{run:{ref}}} points at a notebook without an 'output_dir' "
+                        "parameter, so it has no output folder to refer to"
+                    )
+                spec.references[ref] = target.name
+                if target.name not in spec.dependencies:
+                    spec.dependencies.append(target.name)
+        spec.dependencies.sort(key=lambda name: by_name[name].index)
+
+
+def execution_order(specs: list[RunSpec], label: str = "plan") -> list[RunSpec]:
+    """Runs so that each comes after the runs it refers to (plan order otherwise); a cycle is a KitError."""
+    by_name = {s.name: s for s in specs}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    order: list[RunSpec] = []
+
+    def visit(spec: RunSpec, path: list[RunSpec]) -> None:
+        if state.get(spec.name) == 2:
+            return
+        if state.get(spec.name) == 1:
+            cycle = [*path[path.index(spec):], spec]
+            raise KitError(
+                f"{label}: the runs refer to each other in a cycle: {' → '.join(f'{s.label} {s.name}' for s in cycle)}; "
+                "a run can only use the output of a run that does not depend on it"
+            )
+        state[spec.name] = 1
+        for dep in spec.dependencies:
+            visit(by_name[dep], [*path, spec])
+        state[spec.name] = 2
+        order.append(spec)
+
+    for spec in specs:
+        visit(spec, [])
+    return order
+
+
+def _finish(specs: list[RunSpec], out_dir: Path, label: str) -> None:
+    by_name = {s.name: s for s in specs}
+    width = max(2, len(str(len(specs))))
+    root = repo_root()
+    for spec in execution_order(specs, label):
+        digest = hashlib.sha256(bytes.fromhex(spec.notebook_sha256))
+        digest.update(b"\0" + canonical_json(spec.written).encode("utf-8"))
+        for dep in sorted(spec.dependencies):
+            digest.update(b"\0" + by_name[dep].hash.encode("ascii"))
+        spec.hash = digest.hexdigest()
+        spec.run_id = f"{spec.index:0{width}d}-{_safe(spec.name)}-{spec.hash8}"
+        spec.run_dir = out_dir / spec.run_id
+        paths = {ref: str(by_name[target].output_dir) for ref, target in spec.references.items()}
+        spec.parameters = _substitute(spec.written, paths)
+        given = spec.parameters.get("output_dir")
+        if isinstance(given, str) and given:
+            spec.output_dir = Path(given) if Path(given).is_absolute() else (root / given).resolve()
+        elif "output_dir" in spec.notebook_defaults and "output_dir" not in spec.written:
+            spec.output_dir = spec.run_dir / "output"
+            spec.parameters["output_dir"] = str(spec.output_dir)
+
+
+def load_plan(path: str | Path, out_dir: str | Path | None = None) -> Plan:
+    """Read, expand and validate the plan at ``path``; runs go under ``out_dir`` (default ``runs/<stem>``)."""
+    label = str(path)
+    plan_path = Path(path).expanduser().resolve()
+    data = read_plan_file(plan_path, label)
+    out = Path(out_dir if out_dir is not None else Path("runs") / plan_path.stem).expanduser().resolve()
+    env_raw = _mapping(data, "env", label)
+    env: dict[str, str] = {}
+    for key, value in env_raw.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise KitError(f"{label}: env: '{key}' must be a string or number, got {_kind(value)}")
+        env[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+    defaults = _mapping(data, "defaults", label)
+    grid = _mapping(data, "grid", label)
+    entries = _read_entries(data, plan_path.parent, label)
+    _check_shared(entries, defaults, grid, label)
+    _inherit_grid(entries, defaults, grid)
+    specs = _expand(entries, defaults, grid, label)
+    _link(specs, label)
+    _finish(specs, out, label)
+    return Plan(plan_path, label, out, specs, env, grid)

@@ -1,0 +1,174 @@
+"""Compare a batch's runs at a glance: progress lines, ``summary.csv``/``summary.md`` and ``loss_curves.png``.
+
+The summary has one row per run: run id, status, the parameters that differ between runs (as written in
+the plan), final loss, the notebook's final metrics (``metrics`` keys, nested ones flattened with dots),
+wall time, peak memory, the reference check when one was asked for, and a note (error or reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from kit.batch.manifest import error_text
+
+_MISSING = object()
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def progress_line(position: int, total: int, manifest: dict[str, Any]) -> str:
+    """``[2/5] 02-medical_sft-1a2b3c4d  completed  41.2 s  loss 7.61→6.02  peak 812 MiB`` (no bars, no ``\\r``)."""
+    parts = [f"[{position}/{total}] {manifest['run_id']}", manifest["status"] + (" (resumed)" if manifest.get("resumed") else "")]
+    if manifest.get("wall_s") is not None:
+        parts.append(f"{manifest['wall_s']:.1f} s")
+    trace = manifest.get("loss_trace") or []
+    if trace:
+        parts.append(f"loss {_number(trace[0]['loss'], 3)}→{_number(trace[-1]['loss'], 3)}")
+    if manifest.get("peak_memory_mb") is not None:
+        parts.append(f"peak {manifest['peak_memory_mb']:.0f} MiB")
+    reference = manifest.get("reference") or {}
+    if reference.get("status") == "pass":
+        parts.append("reference ok")
+    elif reference.get("status") == "no reference":
+        parts.append("no reference")
+    if manifest["status"] != "completed":
+        note = error_text(manifest.get("error")) or manifest.get("reason") or ""
+        if note:
+            parts.append(note)
+    return "  ".join(parts)
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, into)
+    elif isinstance(value, list):
+        into[prefix] = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        into[prefix] = value
+
+
+def differing_parameters(manifests: list[dict[str, Any]]) -> list[str]:
+    """Parameter names (as written in the plan) whose values are not the same in every run."""
+    keys: list[str] = []
+    for manifest in manifests:
+        for key in manifest.get("parameters_written") or {}:
+            if key not in keys:
+                keys.append(key)
+    if len(manifests) < 2:
+        return []
+    return [
+        key for key in keys
+        if len({json.dumps((m.get("parameters_written") or {}).get(key, "<unset>"), sort_keys=True, default=str)
+                for m in manifests}) > 1
+    ]
+
+
+def summary_rows(manifests: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Column names and one row per run, ready for CSV or Markdown."""
+    params = differing_parameters(manifests)
+    flat = []
+    metric_keys: list[str] = []
+    for manifest in manifests:
+        values: dict[str, Any] = {}
+        _flatten("", manifest.get("metrics") or {}, values)
+        flat.append(values)
+        metric_keys += [k for k in values if k not in metric_keys]
+    metric_columns = {k: (f"metric.{k}" if k in params or k in ("run_id", "status") else k) for k in metric_keys}
+    with_reference = any(m.get("reference") for m in manifests)
+    columns = ["run_id", "status", *params, "final_loss", *metric_columns.values(), "wall_s", "peak_memory_mb"]
+    columns += ["reference"] if with_reference else []
+    columns.append("note")
+    rows = []
+    for manifest, values in zip(manifests, flat):
+        row: dict[str, Any] = {"run_id": manifest["run_id"], "status": manifest["status"]}
+        for key in params:
+            row[key] = (manifest.get("parameters_written") or {}).get(key, "")
+        row["final_loss"] = manifest.get("final_loss")
+        for key, column in metric_columns.items():
+            row[column] = values.get(key)
+        row["wall_s"] = None if manifest.get("wall_s") is None else round(manifest["wall_s"], 1)
+        row["peak_memory_mb"] = manifest.get("peak_memory_mb")
+        if with_reference:
+            reference = manifest.get("reference") or {}
+            row["reference"] = reference.get("status", "")
+        note = error_text(manifest.get("error")) or manifest.get("reason") or ""
+        if manifest.get("reference", {}) and manifest["reference"].get("status") == "fail":
+            note = manifest["reference"]["detail"]
+        if manifest.get("resumed"):
+            note = ("resumed: completed in an earlier batch; " + note).rstrip("; ")
+        row["note"] = note
+        rows.append(row)
+    return columns, rows
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    return _number(value).replace("|", "\\|").replace("\n", " ")
+
+
+def write_summary(out_dir: Path, manifests: list[dict[str, Any]], header: list[str]) -> tuple[Path, Path]:
+    """Write ``summary.csv`` and ``summary.md`` (with ``header`` lines above the table); return their paths."""
+    columns, rows = summary_rows(manifests)
+    csv_path = out_dir / "summary.csv"
+    with open(csv_path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v if not isinstance(v, (dict, list)) else json.dumps(v)) for k, v in row.items()})
+    lines = [*header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    if (out_dir / "loss_curves.png").exists():
+        lines += ["", "![loss curves](loss_curves.png)"]
+    md_path = out_dir / "summary.md"
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return csv_path, md_path
+
+
+def plot_loss_curves(path: Path, manifests: list[dict[str, Any]], references: dict[str, Any] | None = None) -> Path:
+    """Draw every run's loss trace on one chart (reference bands shaded when given) into ``path`` (Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(9, 5), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    drawn = 0
+    for manifest in manifests:
+        trace = manifest.get("loss_trace") or []
+        if not trace:
+            continue
+        steps = [p["step"] for p in trace]
+        line = axes.plot(steps, [p["loss"] for p in trace], marker="." if len(trace) < 40 else None,
+                         label=f"{manifest['run_id']} ({manifest['status']})")[0]
+        entry = (references or {}).get(manifest.get("name"))
+        if entry and entry.get("steps"):
+            ref_steps = [s["step"] for s in entry["steps"]]
+            low = [s["centre"] - s["tolerance"] for s in entry["steps"]]
+            high = [s["centre"] + s["tolerance"] for s in entry["steps"]]
+            axes.fill_between(ref_steps, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+        drawn += 1
+    if drawn:
+        axes.set_xlabel("step")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylabel("training loss")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7, loc="best")
+    else:
+        axes.text(0.5, 0.5, "no loss traces recorded", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+    axes.set_title("Loss per run" + (" (shaded: reference band)" if references else ""))
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
