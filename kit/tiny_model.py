@@ -63,6 +63,12 @@ class TinyModelSpec:
     num_key_value_heads: int = 2
     max_position_embeddings: int = 1024
     seed: int = 3407
+    # A short causal-LM warm-up on the corpus: random weights give a flat ln(vocab) loss that LoRA can barely
+    # move, while a few hundred steps make a model whose loss visibly falls when fine-tuned (~10 s on 2 cores).
+    pretrain_steps: int = 200
+    pretrain_batch: int = 8
+    pretrain_seq_len: int = 64
+    pretrain_lr: float = 5e-3
 
 
 def _decode_any(raw: bytes) -> str:
@@ -117,6 +123,31 @@ def train_tokenizer(data_dir: Path, vocab_size: int):
     )
 
 
+def pretrain(model, tokenizer, data_dir: Path, spec: TinyModelSpec) -> list[float]:
+    """Train every weight on random windows of the corpus for ``spec.pretrain_steps`` steps; returns the losses."""
+    import torch
+
+    text = "\n".join(_corpus(data_dir))
+    ids = torch.tensor(tokenizer.backend_tokenizer.encode(text).ids, dtype=torch.long)
+    window = min(spec.pretrain_seq_len, len(ids) - 1)
+    generator = torch.Generator().manual_seed(spec.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / max(1, spec.pretrain_steps))
+    model.train()
+    losses = []
+    for _ in range(spec.pretrain_steps):
+        starts = torch.randint(0, len(ids) - window, (spec.pretrain_batch,), generator=generator)
+        batch = torch.stack([ids[i : i + window] for i in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
 def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, spec: TinyModelSpec | None = None) -> Path:
     """Write a tiny Qwen2 checkpoint + tokenizer to ``out_dir`` and return it. Deterministic for a seed."""
     import torch
@@ -144,6 +175,7 @@ def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, sp
     )
     torch.manual_seed(spec.seed)
     model = Qwen2ForCausalLM(config)
+    losses = pretrain(model, tokenizer, data, spec) if spec.pretrain_steps > 0 else []
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=eos_id)
     out.mkdir(parents=True, exist_ok=True)
     from transformers.utils import logging as hf_logging
@@ -152,7 +184,8 @@ def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, sp
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
-    info = {"spec": asdict(spec), "vocab": len(tokenizer), "parameters": n_params, "corpus_files": [str(p) for p in corpus_files(data)]}
+    info = {"spec": asdict(spec), "vocab": len(tokenizer), "parameters": n_params,
+            "pretrain_loss": [round(losses[0], 4), round(losses[-1], 4)] if losses else None, "corpus_files": [str(p) for p in corpus_files(data)]}
     (out / "kit_tiny_model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out
 

@@ -29,10 +29,20 @@ COMMON_DEFAULTS: dict[str, Any] = {
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) so a re-run repeats its numbers."""
-    from transformers import set_seed
+    """Seed python, numpy and torch (CPU and CUDA) so a re-run repeats its numbers.
 
-    set_seed(seed)
+    Deliberately without ``transformers.set_seed``: transformers must not be imported before unsloth.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
 
 
 def precision_flags() -> dict[str, bool]:

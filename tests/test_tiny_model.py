@@ -22,14 +22,16 @@ def test_build_is_deterministic_and_small(tiny_model_dir: Path, tmp_path: Path) 
     assert config.model_type == "qwen2"
     import json
 
-    params = json.loads((tiny_model_dir / "kit_tiny_model.json").read_text(encoding="utf-8"))["parameters"]
-    assert 100_000 <= params <= 1_000_000
+    info = json.loads((tiny_model_dir / "kit_tiny_model.json").read_text(encoding="utf-8"))
+    assert 100_000 <= info["parameters"] <= 1_000_000
+    first, last = info["pretrain_loss"]
+    assert last < first - 1.0  # the warm-up on data/ really trained it
 
 
 def test_other_seed_gives_other_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
     from kit.tiny_model import TinyModelSpec
 
-    other = build_tiny_model(tmp_path / "other", spec=TinyModelSpec(seed=1))
+    other = build_tiny_model(tmp_path / "other", spec=TinyModelSpec(seed=1, pretrain_steps=0))
     assert _digest(other)["model.safetensors"] != _digest(tiny_model_dir)["model.safetensors"]
     assert _digest(other)["tokenizer.json"] == _digest(tiny_model_dir)["tokenizer.json"]
 
@@ -58,5 +60,5 @@ def test_chat_template_marks_only_the_assistant_turn(tiny_model_dir: Path) -> No
 
 
 def test_cli_builds_the_model(tmp_path: Path, capsys) -> None:
-    assert kit_main(["tiny-model", str(tmp_path / "m")]) == 0
+    assert kit_main(["tiny-model", str(tmp_path / "m"), "--pretrain-steps", "0"]) == 0
     assert "tiny model:" in capsys.readouterr().out and (tmp_path / "m" / "config.json").is_file()

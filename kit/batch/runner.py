@@ -69,6 +69,10 @@ class BatchResult:
         return 1 if any(m["status"] != "completed" for m in self.manifests) else 0
 
 
+# Headless kernels print lines, not bars: notebooks check KIT_HEADLESS; tqdm (>= 4.66) and datasets read the others.
+HEADLESS_ENV = {"KIT_HEADLESS": "1", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+
+
 def papermill_command(spec: RunSpec, executed: Path, parameters_file: Path) -> list[str]:
     """The papermill invocation for one run (kernel python3, working directory the repository root)."""
     return [
@@ -176,7 +180,7 @@ class BatchRunner:
         parameters_file = spec.run_dir / "parameters.yaml"
         parameters_file.write_text(yaml.safe_dump(spec.parameters, allow_unicode=True, sort_keys=False), encoding="utf-8")
         executed = spec.run_dir / spec.notebook.name
-        env = {**os.environ, **slot.env, "KIT_HEADLESS": "1", **self.plan.env}
+        env = {**os.environ, **slot.env, **HEADLESS_ENV, **self.plan.env}
         manifest = self._base_manifest(spec, "running")
         manifest["started_at"] = utc_now()
         manifest["env"] = {**slot.env, **self.plan.env}
