@@ -11,16 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import unsloth  # noqa: F401  -- first, on purpose: it patches transformers, peft and trl when imported
+
 # Every attention and MLP projection, as Unsloth's notebooks use.
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def import_unsloth() -> Any:
-    """Import unsloth (before trl, which it patches) and return ``FastLanguageModel``."""
-    import sys
-
-    if "trl" in sys.modules and "unsloth" not in sys.modules:
-        print("[kit] warning: trl was imported before unsloth; Unsloth's trainer patches may be missing.")
+    """``FastLanguageModel`` (unsloth itself is imported with this module, before trl, which it patches)."""
     from unsloth import FastLanguageModel
 
     return FastLanguageModel

@@ -1,0 +1,124 @@
+"""Every notebook, executed headless through `kit batch` on the tiny model and data/, in plan order.
+
+One batch for the whole module (about two minutes on 2 cores); the tests then read what it left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kit.cli import main as kit_main
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = ROOT / "notebooks" / "batches" / "tiny.yaml"
+REFERENCE = ROOT / "notebooks" / "batches" / "tiny.reference.json"
+TRAINING_RUNS = ("alpaca", "medical", "dpo")
+
+pytestmark = pytest.mark.notebooks
+
+
+def _plan_for(tiny_model_dir: Path, tmp: Path, only: tuple[str, ...] | None = None) -> Path:
+    """The committed plan with absolute notebook paths and the test's own tiny model."""
+    plan = yaml.safe_load(PLAN.read_text(encoding="utf-8"))
+    plan["defaults"]["model_name"] = str(tiny_model_dir)
+    for run in plan["runs"]:
+        run["notebook"] = str((PLAN.parent / run["notebook"]).resolve())
+    if only:
+        plan["runs"] = [r for r in plan["runs"] if r["name"] in only]
+    path = tmp / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _run_dir(out: Path, name: str) -> Path:
+    found = sorted(p for p in out.glob(f"*-{name}-*") if p.is_dir())
+    assert len(found) == 1, f"expected one run folder for {name} in {out}: {found}"
+    return found[0]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    tmp = tmp_path_factory.mktemp("batch")
+    out = tmp / "out"
+    code = kit_main(["batch", str(_plan_for(tiny_model_dir, tmp)), "--out", str(out),
+                     "--check-reference", str(REFERENCE)])
+    return out, code
+
+
+def test_batch_completed(batch: tuple[Path, int]) -> None:
+    out, code = batch
+    statuses = {p.name: _load(p / "manifest.json")["status"] for p in out.iterdir() if (p / "manifest.json").exists()}
+    assert code == 0, statuses
+    assert len(statuses) == 5 and set(statuses.values()) == {"completed"}
+    summary = (out / "summary.csv").read_text(encoding="utf-8").strip().splitlines()
+    assert len(summary) == 1 + 5
+
+
+@pytest.mark.parametrize("name", TRAINING_RUNS)
+def test_loss_is_finite_and_falls(batch: tuple[Path, int], name: str) -> None:
+    metrics = _load(_run_dir(batch[0], name) / "metrics.json")
+    losses = [p["loss"] for p in metrics["loss_trace"]]
+    assert len(losses) >= 10 and all(math.isfinite(v) for v in losses)
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+
+
+def test_grpo_ran_with_preflight(batch: tuple[Path, int]) -> None:
+    run = _run_dir(batch[0], "grpo")
+    metrics = _load(run / "metrics.json")
+    assert metrics["steps"] == 8 and all(math.isfinite(p["loss"]) for p in metrics["loss_trace"])
+    executed = (run / "03_grpo_reasoning.ipynb").read_text(encoding="utf-8")
+    assert "preflight" in executed.lower() and "mean" in executed
+
+
+@pytest.mark.parametrize("name", TRAINING_RUNS)
+def test_adapter_reloads(batch: tuple[Path, int], name: str) -> None:
+    from safetensors.torch import load_file
+
+    from kit.model import load_model
+
+    output = _run_dir(batch[0], name) / "output"
+    saved = load_file(str(output / "adapter_model.safetensors"))
+    model, tokenizer = load_model(str(output), max_seq_length=128, load_in_4bit=False, dtype="float32")
+    assert type(model).__name__.startswith("Peft")
+    state = {k: v for k, v in model.state_dict().items() if "lora_" in k}
+    assert len(state) == len(saved)
+    for key, tensor in saved.items():
+        match = [v for k, v in state.items() if k.replace(".default", "").endswith(key.split("base_model.model.")[-1])]
+        assert match and match[0].float().allclose(tensor.float()), key
+    text = "你好，世界"
+    assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text
+
+
+def test_evaluation_consumed_adapters(batch: tuple[Path, int]) -> None:
+    run = _run_dir(batch[0], "evaluate")
+    metrics = _load(run / "metrics.json")["metrics"]
+    for name in TRAINING_RUNS:
+        assert any(key.startswith(f"{name}_") for key in metrics), metrics
+    assert metrics["merge_max_abs_diff"] < 0.1  # bf16 rounding of the merged weights
+    assert (run / "output" / "merged_16bit" / "config.json").is_file()
+    assert metrics["gguf_exported"] == 0  # no GPU here: skipped with a reason, never faked
+
+
+def test_manifest_records_provenance(batch: tuple[Path, int]) -> None:
+    manifest = _load(_run_dir(batch[0], "medical") / "manifest.json")
+    assert manifest["seed"] == 3407
+    paths = [f["path"] for f in manifest["data_files"]]
+    assert any("IM_内科" in p for p in paths) and all(len(f["sha256"]) == 64 for f in manifest["data_files"])
+
+
+def test_same_seed_gives_identical_loss_trace(batch: tuple[Path, int], tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    assert kit_main(["batch", str(_plan_for(tiny_model_dir, tmp_path, only=("alpaca",))), "--out", str(out)]) == 0
+    first = _load(_run_dir(batch[0], "alpaca") / "metrics.json")["loss_trace"]
+    second = _load(_run_dir(out, "alpaca") / "metrics.json")["loss_trace"]
+    assert first == second
