@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 
-
 from kit.tiny_model import TinyModelSpec
 
 

@@ -1,0 +1,90 @@
+"""kit.export's up-front GGUF check, kit.training's configs, kit.runinfo's metrics file."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import kit.model  # noqa: F401  -- unsloth before trl, as in the notebooks
+from kit.errors import KitError
+from kit.export import gguf_requirements, save_gguf
+
+
+def test_gguf_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    check = gguf_requirements()
+    assert not check.ok
+    text = str(check)
+    assert "CUDA GPU" in text and "llama-quantize" in text and "convert_hf_to_gguf.py" in text
+    with pytest.raises(KitError, match="llama-quantize"):
+        save_gguf(object(), object(), tmp_path / "gguf")
+
+
+def test_gguf_check_finds_llama_cpp_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "llama.cpp" / "build" / "bin").mkdir(parents=True)
+    (tmp_path / "llama.cpp" / "build" / "bin" / "llama-quantize").write_text("", encoding="utf-8")
+    (tmp_path / "llama.cpp" / "convert_hf_to_gguf.py").write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    check = gguf_requirements(require_gpu=False)
+    assert check.ok, str(check)
+    assert check.found["llama-quantize"].endswith("llama-quantize")
+
+
+@pytest.mark.parametrize(("batch", "accumulation", "generations", "expected"), [(2, 4, 6, 12), (6, 1, 6, 6), (4, 1, 4, 4), (1, 1, 2, 2)])
+def test_grpo_generation_batch_divides_by_generations(
+    tmp_path: Path, batch: int, accumulation: int, generations: int, expected: int
+) -> None:
+    from kit.training import grpo_config
+
+    config = grpo_config(tmp_path, num_generations=generations, per_device_train_batch_size=batch,
+                         gradient_accumulation_steps=accumulation, max_steps=1)
+    assert config.generation_batch_size == expected
+    assert config.generation_batch_size % generations == 0
+
+
+def test_sft_config_defaults_and_overrides(tmp_path: Path) -> None:
+    from kit.training import sft_config
+
+    config = sft_config(tmp_path, max_seq_length=512, learning_rate=1e-3)
+    assert config.max_length == 512 and config.learning_rate == 1e-3
+    assert config.warmup_steps == 5 and config.weight_decay == 0.01 and config.seed == 3407
+    assert config.per_device_train_batch_size == 2 and config.gradient_accumulation_steps == 4
+
+
+def test_headless_disables_tqdm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kit.training import sft_config
+
+    monkeypatch.setenv("KIT_HEADLESS", "1")
+    assert sft_config(tmp_path).disable_tqdm is True
+    monkeypatch.delenv("KIT_HEADLESS")
+    assert sft_config(tmp_path).disable_tqdm is False
+
+
+def test_write_metrics_schema(tmp_path: Path) -> None:
+    from kit.runinfo import record_data_file, write_metrics
+
+    data = tmp_path / "数据.jsonl"
+    data.write_text('{"q": "你好"}\n', encoding="utf-8")
+    record_data_file(data)
+
+    history = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}, {"step": 2, "train_loss": 1.75}]
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=2, log_history=history))
+    path = write_metrics(tmp_path / "out", notebook="x", trainer=trainer, runtime_s=1.23456, seed=7,
+                         metrics={"bleu": 0.5, "nan": math.nan, "label": "微调后"})
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    assert payload["loss_trace"] == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]
+    assert payload["final_loss"] == 1.5 and payload["steps"] == 2 and payload["seed"] == 7
+    assert payload["metrics"] == {"bleu": 0.5, "nan": None, "label": "微调后"}
+    assert payload["device"]["type"] in {"cpu", "cuda"} and payload["peak_memory_mb"] > 0
+    assert [Path(f["path"]).name for f in payload["data_files"]] == ["数据.jsonl"]
+    assert "微调后" in path.read_text(encoding="utf-8")
