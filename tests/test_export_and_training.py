@@ -86,5 +86,6 @@ def test_write_metrics_schema(tmp_path: Path) -> None:
     assert payload["final_loss"] == 1.5 and payload["steps"] == 2 and payload["seed"] == 7
     assert payload["metrics"] == {"bleu": 0.5, "nan": None, "label": "微调后"}
     assert payload["device"]["type"] in {"cpu", "cuda"} and payload["peak_memory_mb"] > 0
-    assert [Path(f["path"]).name for f in payload["data_files"]] == ["数据.jsonl"]
+    mine = [f for f in payload["data_files"] if Path(f["path"]) == data.resolve()]  # other tests read files too
+    assert len(mine) == 1 and len(mine[0]["sha256"]) == 64 and mine[0]["bytes"] == data.stat().st_size
     assert "微调后" in path.read_text(encoding="utf-8")
