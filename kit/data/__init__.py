@@ -1,0 +1,29 @@
+"""The data layer: loaders that clean and count, a load report with a quality summary, and a held-out split.
+
+Every loader returns ``(datasets.Dataset, LoadReport)`` and records each file it reads in the run manifest.
+Importing ``kit.data`` is light: pandas, pyarrow and datasets are imported only when a loader runs.
+"""
+
+from __future__ import annotations
+
+from kit.data.alpaca import load_alpaca
+from kit.data.gsm8k import extract_final_answer, load_gsm8k, strip_calculator_annotations
+from kit.data.medical import load_medical
+from kit.data.preference import load_preference
+from kit.data.report import FileReport, LoadReport
+from kit.data.split import train_holdout_split
+
+LOADERS = {"alpaca": load_alpaca, "medical": load_medical, "gsm8k": load_gsm8k, "preference": load_preference}
+
+__all__ = [
+    "LOADERS",
+    "FileReport",
+    "LoadReport",
+    "extract_final_answer",
+    "load_alpaca",
+    "load_gsm8k",
+    "load_medical",
+    "load_preference",
+    "strip_calculator_annotations",
+    "train_holdout_split",
+]

@@ -1,0 +1,101 @@
+"""``kit data report|convert``: load a data file or folder with the matching loader and show what happened.
+
+``report`` prints the load report (``--json``: exactly one JSON object on stdout with ``files``, ``totals``
+and ``quality``); ``convert`` also writes the kept records as clean UTF-8 JSON Lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+
+KINDS = ("alpaca", "medical", "gsm8k", "preference")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``kit data report`` and ``kit data convert``."""
+    data = subparsers.add_parser(
+        "data", help="load, check and convert training data (alpaca, medical, gsm8k, preference)"
+    )
+    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    report = actions.add_parser(
+        "report", help="print what a loader reads, keeps and skips, and a quality summary"
+    )
+    convert = actions.add_parser("convert", help="load, clean and write the kept records as UTF-8 JSON Lines")
+    for parser in (report, convert):
+        parser.add_argument("path", help="a data file or a folder of them")
+        parser.add_argument("--kind", required=True, choices=KINDS, help="which loader reads the data")
+        parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+        parser.add_argument(
+            "--tokenizer", default=None, help="a local tokenizer folder: add token-length statistics"
+        )
+        parser.add_argument(
+            "--no-dedupe", action="store_true", help="medical only: keep duplicate question/answer rows"
+        )
+    convert.add_argument(
+        "-o", "--output", required=True, help="the .jsonl file to write (folders are created)"
+    )
+    report.set_defaults(handler=_report)
+    convert.set_defaults(handler=_convert)
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    from kit.data import LOADERS
+
+    if args.kind == "medical":
+        return LOADERS["medical"](args.path, dedupe=not args.no_dedupe)
+    return LOADERS[args.kind](args.path)
+
+
+def _tokenizer(path: str | None) -> Any:
+    if path is None:
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise KitError(
+            f"{path}: cannot load a tokenizer from this folder ({exc}); pass a local tokenizer folder"
+        ) from None
+
+
+def _show(report: Any, args: argparse.Namespace) -> None:
+    tokenizer = _tokenizer(args.tokenizer)
+    if args.json:
+        print(json.dumps(report.to_dict(tokenizer=tokenizer), ensure_ascii=False))
+        return
+    print(report.summary(tokenizer=tokenizer))
+
+
+def _report(args: argparse.Namespace) -> int:
+    _, report = _load(args)
+    _show(report, args)
+    return 0
+
+
+def write_jsonl(dataset: Any, path: str | Path) -> int:
+    """Write every row of ``dataset`` as one UTF-8 JSON object per line (Chinese kept as is); returns the count."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(out, "w", encoding="utf-8", newline="\n") as handle:
+        for batch in dataset.iter(batch_size=1000):
+            names = list(batch)
+            for values in zip(*(batch[n] for n in names), strict=True):
+                handle.write(json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False) + "\n")
+                count += 1
+    return count
+
+
+def _convert(args: argparse.Namespace) -> int:
+    dataset, report = _load(args)
+    count = write_jsonl(dataset, args.output)
+    _show(report, args)
+    print(f"wrote {count} records to {args.output}", file=sys.stderr if args.json else sys.stdout)
+    return 0
