@@ -29,8 +29,6 @@ _CJK_CHAR = re.compile(f"([{_CJK}])")
 # A number with thousands separators or decimals, else a run of letters/digits (with inner apostrophes).
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-# Last-number extraction for math answers: sign, thousands groups, decimals, an optional "/denominator".
-_NUMBER = re.compile(r"(?:(?<![\w.])-)?(?<![\d.])\d+(?:,\d{3})*(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?")
 
 
 def _normalise(text: str) -> str:
@@ -108,34 +106,21 @@ def exact_match(pred: str, ref: str) -> float:
     return 1.0 if ref_tokens and pred_tokens == ref_tokens else 0.0
 
 
-def _parse_number(text: str) -> Fraction | None:
-    cleaned = text.replace(",", "").replace(" ", "")
-    try:
-        if "/" in cleaned:
-            numerator, denominator = cleaned.split("/", 1)
-            if Fraction(denominator) == 0:
-                return None
-            return Fraction(numerator) / Fraction(denominator)
-        return Fraction(cleaned)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
 def last_number(text: str) -> Fraction | None:
-    """The last number in ``text`` (``1,080``, ``-3``, ``18.0``, ``３／４``, full-width digits), or None. Never evals."""
-    for candidate in reversed(_NUMBER.findall(_normalise(text))):
-        value = _parse_number(candidate)
-        if value is not None:
-            return value
-    return None
+    """The last number in ``text`` (``1,080``, ``-3``, ``18.0``, ``３／４``, full-width digits), or None. Never evals.
+
+    The same parser as the GRPO rewards (:mod:`kit.rewards.numbers`), so evaluation and rewards agree.
+    """
+    from kit.rewards.numbers import parse_number
+
+    return parse_number(text)
 
 
 def reference_number(reference: str) -> Fraction | None:
     """The number a reference states: the text after a GSM8K ``####`` if present, else its last number."""
-    text = _normalise(reference)
-    if "####" in text:
-        text = text.rsplit("####", 1)[1]
-    return last_number(text)
+    from kit.rewards.numbers import reference_value
+
+    return reference_value(reference)
 
 
 def numeric_match(pred: str, ref: str) -> float:
