@@ -70,10 +70,22 @@ def device_info() -> dict[str, Any]:
 
     return {
         "type": "cpu",
-        "name": platform.processor() or platform.machine(),
+        "name": _cpu_name(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 2),
         "threads": torch.get_num_threads(),
     }
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo on Linux (``platform.processor()`` is often empty there)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def peak_memory_mb() -> float:
