@@ -126,10 +126,20 @@ def write_summary(out_dir: Path, manifests: list[dict[str, Any]], header: list[s
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v if not isinstance(v, (dict, list)) else json.dumps(v)) for k, v in row.items()})
-    lines = [*header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    # The Markdown stays readable: one row per run with the common columns, then each run's own metrics
+    # (notebooks report different ones); summary.csv keeps every column side by side for spreadsheets.
+    params = differing_parameters(manifests)
+    core = [c for c in columns if c in ("run_id", "status", *params, "final_loss", "wall_s", "peak_memory_mb",
+                                        "reference", "note")]
+    lines = [*header, "", "| " + " | ".join(core) + " |", "|" + "---|" * len(core)]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in core) + " |" for row in rows]
     if (out_dir / "loss_curves.png").exists():
         lines += ["", "![loss curves](loss_curves.png)"]
+    for row in rows:
+        metrics = [(c, row.get(c)) for c in columns if c not in core and row.get(c) not in (None, "")]
+        if metrics:
+            lines += ["", f"### {row['run_id']}", "", "| metric | value |", "|---|---|"]
+            lines += [f"| {_cell(name)} | {_cell(value)} |" for name, value in metrics]
     md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return csv_path, md_path
