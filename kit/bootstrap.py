@@ -79,7 +79,13 @@ def install(venv: Path | None, *, gpu: bool = False, dev: bool = False) -> Path:
             constraints.write(f"torch=={torch_version}\n")
     target = "." + (f"[{','.join(extras)}]" if extras else "")
     _say(f"installing the kit and its pinned set{' + ' + ', '.join(extras) if extras else ''}")
-    _run([*pip, "-c", constraints.name, "-e", target])
+    if subprocess.run([*pip, "-c", constraints.name, "-e", target], cwd=ROOT, check=False).returncode != 0:
+        if not gpu:
+            sys.exit(1)
+        # Typically no xformers build for this torch: keep the torch, drop xformers (Unsloth falls back to SDPA).
+        _say(f"no xformers matches torch {torch_version}; installing without it (Unsloth uses PyTorch SDPA)")
+        fallback = "." + "[" + ",".join(["dev"] * dev + ["gpu-core"]) + "]"
+        _run([*pip, "-c", constraints.name, "-e", fallback])
     os.unlink(constraints.name)
     _say("installing unsloth 2026.10.9 + unsloth_zoo 2026.10.9 with --no-deps")
     _run([*pip, "--no-deps", "-r", "requirements-unsloth.txt"])
