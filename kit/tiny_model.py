@@ -71,16 +71,6 @@ class TinyModelSpec:
     pretrain_lr: float = 5e-3
 
 
-def _decode_any(raw: bytes) -> str:
-    """Decode a corpus file strictly as UTF-8, else GB18030 (the sample medical CSVs are GBK)."""
-    for codec in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    return ""
-
-
 def corpus_files(data_dir: Path) -> list[Path]:
     """Text files under ``data_dir`` that feed the tokenizer, in a stable order."""
     suffixes = {".json", ".jsonl", ".csv", ".txt", ".md"}
@@ -91,8 +81,15 @@ def corpus_files(data_dir: Path) -> list[Path]:
 
 def _corpus(data_dir: Path) -> Iterator[str]:
     yield from _BUILTIN_CORPUS.splitlines()
+    from kit.data.files import decode_bytes
+    from kit.errors import KitError
+
     for path in corpus_files(data_dir):
-        yield from _decode_any(path.read_bytes()).splitlines()
+        try:  # the loaders' strict codec order: UTF-8, then GBK / GB18030 (the sample medical CSVs are GBK)
+            text, _codec = decode_bytes(path, path.read_bytes())
+        except KitError:
+            continue  # not text in any codec we know: nothing for a tokenizer to learn from
+        yield from text.splitlines()
 
 
 def train_tokenizer(data_dir: Path, vocab_size: int):
