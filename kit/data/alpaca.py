@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kit.data.jsonrows import load_json_records, to_dataset
+from kit.data.jsonrows import load_json_dataset
 from kit.data.report import LoadReport
 from kit.data.text import INPUT_PREFIX, OUTPUT_PREFIX, as_text, strip_edges, strip_prefix
 
@@ -52,16 +52,7 @@ def clean_alpaca_record(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str
 
 def load_alpaca(path: str | os.PathLike[str]) -> tuple[Any, LoadReport]:
     """Load a JSON list, a JSONL file or a folder of them into a Dataset with instruction/input/output."""
-    root, records, reports = load_json_records(
-        path, "alpaca", clean_alpaca_record, key=lambda r: (r["instruction"], r["input"], r["output"])
+    return load_json_dataset(
+        path, "alpaca", clean_alpaca_record, key=lambda r: (r["instruction"], r["input"], r["output"]),
+        columns=COLUMNS, text_fields=("instruction", "input", "output"), opening_field="instruction",
     )
-    dataset = to_dataset(records, COLUMNS)
-    report = LoadReport(
-        kind="alpaca",
-        source=str(root),
-        files=reports,
-        text_fields=("instruction", "input", "output"),
-        opening_field="instruction",
-        dataset=dataset,
-    )
-    return dataset, report

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from kit.data.jsonrows import load_json_records, to_dataset
+from kit.data.jsonrows import load_json_dataset
 from kit.data.report import LoadReport
 from kit.data.text import as_text, strip_edges
 from kit.prompts import REASONING_SYSTEM_PROMPT
@@ -100,16 +100,8 @@ def load_gsm8k(
     blank line, question). Skipped and counted: missing/empty question, no ``####`` line
     ("no_final_answer"), a ``####`` line without a number ("non_numeric_answer"), duplicate questions.
     """
-    root, records, reports = load_json_records(
-        path, "gsm8k", _converter(system_prompt, chat), key=lambda r: r["question"]
-    )
-    dataset = to_dataset(records, ["prompt", "answer", "solution", "question"])
-    report = LoadReport(
-        kind="gsm8k",
-        source=str(root),
-        files=reports,
-        text_fields=("question", "solution"),
+    return load_json_dataset(
+        path, "gsm8k", _converter(system_prompt, chat), key=lambda r: r["question"],
+        columns=["prompt", "answer", "solution", "question"], text_fields=("question", "solution"),
         opening_field="question",
-        dataset=dataset,
     )
-    return dataset, report

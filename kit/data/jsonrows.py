@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.files import INVALID_JSON, find_files, iter_json_rows, read_text
-from kit.data.report import FileReport
+from kit.data.report import FileReport, LoadReport
 from kit.runinfo import record_data_file
 
 Converter = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str | None, tuple[str, ...]]]
@@ -74,3 +74,21 @@ def to_dataset(records: list[dict[str, Any]], columns: list[str]) -> Any:
     if not records:
         return Dataset.from_dict({name: [] for name in columns})
     return Dataset.from_list(records)
+
+
+def load_json_dataset(
+    path: str | os.PathLike[str],
+    kind: str,
+    convert: Converter,
+    *,
+    key: Callable[[dict[str, Any]], Hashable] | None,
+    columns: list[str],
+    text_fields: tuple[str, ...],
+    opening_field: str,
+) -> tuple[Any, LoadReport]:
+    """Everything a JSON loader does after defining its row converter: read, build the Dataset, report."""
+    root, records, reports = load_json_records(path, kind, convert, key=key)
+    dataset = to_dataset(records, columns)
+    report = LoadReport(kind=kind, source=str(root), files=reports, text_fields=text_fields,
+                        opening_field=opening_field, dataset=dataset)
+    return dataset, report

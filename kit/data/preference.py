@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kit.data.jsonrows import load_json_records, to_dataset
+from kit.data.jsonrows import load_json_dataset
 from kit.data.report import LoadReport
 from kit.data.text import as_text, strip_edges
 
@@ -101,16 +101,7 @@ def clean_preference_record(row: dict[str, Any]) -> tuple[dict[str, Any] | None,
 
 def load_preference(path: str | os.PathLike[str]) -> tuple[Any, LoadReport]:
     """Load preference pairs (JSON/JSONL file or folder) into plain-string prompt/chosen/rejected columns."""
-    root, records, reports = load_json_records(
-        path, "preference", clean_preference_record, key=lambda r: (r["prompt"], r["chosen"], r["rejected"])
+    return load_json_dataset(
+        path, "preference", clean_preference_record, key=lambda r: (r["prompt"], r["chosen"], r["rejected"]),
+        columns=COLUMNS, text_fields=("prompt", "chosen", "rejected"), opening_field="prompt",
     )
-    dataset = to_dataset(records, COLUMNS)
-    report = LoadReport(
-        kind="preference",
-        source=str(root),
-        files=reports,
-        text_fields=("prompt", "chosen", "rejected"),
-        opening_field="prompt",
-        dataset=dataset,
-    )
-    return dataset, report
