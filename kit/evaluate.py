@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
+from kit.runinfo import is_headless
 
 METRICS = ("exact_match", "rouge_l", "bleu", "numeric_match")
 
@@ -145,10 +146,6 @@ def score(prediction: str, reference: str) -> dict[str, float]:
     }
 
 
-def _headless() -> bool:
-    return os.environ.get("KIT_HEADLESS", "").strip().lower() in {"1", "true", "yes"}
-
-
 def _prompt_text(tokenizer: Any, prompt: Any) -> str:
     """A prompt string; a list of chat messages goes through the tokenizer's chat template."""
     if isinstance(prompt, str):
@@ -193,7 +190,7 @@ def generate_answers(
             tokenizer.pad_token = tokenizer.eos_token
         device = getattr(model, "device", None) or next(model.parameters()).device
         batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
-        headless = _headless()
+        headless = is_headless()
         bar = None
         if progress and not headless:
             from tqdm.auto import tqdm

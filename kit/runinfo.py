@@ -27,7 +27,7 @@ _DATA_FILES: dict[str, None] = {}
 
 def is_headless() -> bool:
     """True when a batch runner executes the notebook (``KIT_HEADLESS=1``): print lines, not progress bars."""
-    return os.environ.get("KIT_HEADLESS", "") == "1"
+    return os.environ.get("KIT_HEADLESS", "").strip().lower() in {"1", "true", "yes"}
 
 
 def record_data_file(path: str | os.PathLike[str]) -> None:
