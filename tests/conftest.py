@@ -24,6 +24,6 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The kit's offline tiny model (Qwen2 shape, byte-level BPE tokenizer trained on data/)."""
-    from kit.tiny_model import build_tiny_model
+    from kit.builders.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from kit.cli import main as kit_main
-from kit.tiny_model import IM_END, PAD_TOKEN, build_tiny_model
+from kit.builders.tiny import IM_END, PAD_TOKEN, build_tiny_model
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -29,7 +29,7 @@ def test_build_is_deterministic_and_small(tiny_model_dir: Path, tmp_path: Path) 
 
 
 def test_other_seed_gives_other_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from kit.tiny_model import TinyModelSpec
+    from kit.builders.tiny import TinyModelSpec
 
     other = build_tiny_model(tmp_path / "other", spec=TinyModelSpec(seed=1, pretrain_steps=0))
     assert _digest(other)["model.safetensors"] != _digest(tiny_model_dir)["model.safetensors"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from kit.tiny_model import TinyModelSpec
+from kit.builders.tiny import TinyModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kit.tiny_model import build_tiny_model
+    from kit.builders.tiny import build_tiny_model
 
     start = time.perf_counter()
     out = build_tiny_model(args.dir, args.data, TinyModelSpec(seed=args.seed, pretrain_steps=args.pretrain_steps))
