@@ -341,12 +341,9 @@ def compare(before_df: Any, after_df: Any) -> Any:
 def plot_comparison(
     summary_before: dict[str, Any], summary_after: dict[str, Any], path: str | os.PathLike[str] | None = None
 ) -> Any:
-    """Grouped bar chart of the mean metrics of two runs; saved to ``path`` if given, and returned.
-
-    Built on a bare ``matplotlib.figure.Figure`` (no pyplot, no ``show``): safe under Agg and headless
-    papermill, and shown once in Jupyter when it is the cell's last expression.
-    """
-    from matplotlib.figure import Figure
+    """Grouped bar chart of the mean metrics of two runs (:func:`kit.plots.plot_before_after`): saved to
+    ``path`` if given, shown inline in a notebook, and returned. Labels come from the summaries (e.g. 微调前)."""
+    from kit.plots import plot_before_after
 
     metrics = [
         m
@@ -355,31 +352,17 @@ def plot_comparison(
     ]
     if not metrics:
         raise KitError("the summaries share no metric to plot; pass the dicts returned by summarize()")
-    before_label = str(summary_before.get("label") or "before")
-    after_label = str(summary_after.get("label") or "after")
-    if before_label == after_label:
-        before_label, after_label = f"{before_label} (before)", f"{after_label} (after)"
-    figure = Figure(figsize=(1.6 * len(metrics) + 2.5, 3.6), layout="constrained")
-    axes = figure.add_subplot()
-    width = 0.38
-    positions = range(len(metrics))
-    for offset, label, summary, colour in (
-        (-width / 2, before_label, summary_before, "#9aa5b1"),
-        (width / 2, after_label, summary_after, "#2f6fbf"),
-    ):
-        values = [float(summary[m]) for m in metrics]
-        bars = axes.bar([p + offset for p in positions], values, width, label=label, color=colour)
-        axes.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8, padding=2)
-    axes.set_xticks(list(positions), [m.replace("_", " ") for m in metrics])
-    axes.set_ylim(0, 1.1)
-    axes.set_ylabel("mean score")
-    axes.set_title(f"{before_label} vs {after_label} (n={summary_after.get('n', '?')})")
-    axes.legend(loc="upper left", fontsize=8, frameon=False)
-    if path is not None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(target, dpi=120)
-    return figure
+    labels = (str(summary_before.get("label") or "before"), str(summary_after.get("label") or "after"))
+    if labels[0] == labels[1]:
+        labels = (f"{labels[0]} (before)", f"{labels[1]} (after)")
+    return plot_before_after(
+        metrics,
+        [float(summary_before[m]) for m in metrics],
+        [float(summary_after[m]) for m in metrics],
+        labels=labels,
+        title=f"{labels[0]} vs {labels[1]} (n={summary_after.get('n', '?')})",
+        path=path,
+    )
 
 
 EVAL_SET_FILE = "eval_set.jsonl"

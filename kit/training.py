@@ -1,4 +1,4 @@
-"""Trainer configuration with our users' defaults, readable headless progress, and the loss plot.
+"""Trainer configuration with our users' defaults, readable headless progress, checkpoints and resume.
 
 Defaults follow the field's tutorials: batch 2, gradient accumulation 4, warmup 5, lr 2e-4, ``adamw_8bit``
 (Unsloth's CPU fallback swaps it for fused AdamW), weight decay 0.01, linear schedule, seed 3407, bf16
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kit.plots import plot_loss  # noqa: F401  -- re-exported: notebooks import it from here
 from kit.runinfo import is_headless
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -100,35 +101,6 @@ def grpo_config(
         generation_batch_size=generation_batch,
         **args,
     )
-
-
-def plot_loss(
-    log_history: list[dict[str, Any]],
-    path: str | Path | None = None,
-    keys: tuple[str, ...] = ("loss",),
-    title: str = "Training loss",
-) -> Any:
-    """Plot ``keys`` per step from ``trainer.state.log_history``; saves to ``path`` when given; returns the figure."""
-    import matplotlib
-
-    if is_headless():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        points = [(e["step"], e[key]) for e in log_history if key in e and "step" in e]
-        if points:
-            steps, values = zip(*points)
-            ax.plot(steps, values, marker="o", markersize=3)
-        ax.set_xlabel("step")
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
 
 
 def check_loss(log_history: list[dict[str, Any]], key: str = "loss") -> dict[str, Any]:

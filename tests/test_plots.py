@@ -1,0 +1,103 @@
+"""Plots: Chinese renders without missing glyphs, before/after are told apart, figures save PNG and show inline."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from kit.evaluate import plot_comparison
+from kit.plots import AFTER_STYLE, BEFORE_STYLE, cjk_font_path, new_figure, plot_adapter_results, plot_loss, setup_fonts
+
+HISTORY = [{"step": i, "loss": 2.0 / i} for i in range(1, 6)]
+
+
+def _render(figure) -> list[str]:
+    """Draw the figure and return every warning message raised while drawing."""
+    import io
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.savefig(io.BytesIO(), format="png")
+    return [str(w.message) for w in caught]
+
+
+def test_the_cjk_font_is_installed_with_the_kit() -> None:
+    path = cjk_font_path()
+    assert path is not None and path.is_file(), "mplfonts (a kit dependency) should ship Noto Sans CJK SC"
+    assert setup_fonts() == "Noto Sans CJK SC"
+
+
+def test_chinese_plots_render_every_glyph(tmp_path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loss = plot_loss(HISTORY, path=tmp_path / "loss.png", title="训练损失 (training loss)")
+        bars = plot_comparison(
+            {"label": "微调前", "n": 2, "rouge_l": 0.1, "bleu": 0.05, "exact_match": 0.0, "numeric_match": 0.0},
+            {"label": "微调后", "n": 2, "rouge_l": 0.4, "bleu": 0.2, "exact_match": 0.5, "numeric_match": 0.5},
+            path=tmp_path / "before_after.png",
+        )
+    messages = [str(w.message) for w in caught] + _render(loss) + _render(bars)
+    missing = [m for m in messages if "missing from font" in m or "Glyph" in m]
+    assert missing == []
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    assert (tmp_path / "before_after.png").stat().st_size > 1000
+
+
+def test_the_glyph_check_catches_a_font_without_chinese() -> None:
+    """Control: with DejaVu alone the same text warns, so the test above can fail."""
+    import matplotlib
+
+    figure = new_figure(3, 2)
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        figure.add_subplot().set_title("训练损失")
+        messages = _render(figure)
+    assert any("missing from font" in m for m in messages)
+
+
+def test_before_and_after_differ_in_the_legend() -> None:
+    figure = plot_comparison(
+        {"label": "微调前", "n": 1, "rouge_l": 0.1, "bleu": 0.1},
+        {"label": "微调后", "n": 1, "rouge_l": 0.2, "bleu": 0.2},
+    )
+    legend = figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["微调前", "微调后"]
+    handles = legend.legend_handles
+    assert handles[0].get_facecolor() != handles[1].get_facecolor()
+    assert handles[0].get_hatch() != handles[1].get_hatch()  # apart in greyscale too
+    assert BEFORE_STYLE["color"] != AFTER_STYLE["color"]
+
+
+def test_adapter_results_one_panel_each(tmp_path) -> None:
+    import pandas as pd
+
+    rows = [{"adapter": a, "metric": m, "base": 0.1, "fine-tuned": 0.3} for a in ("alpaca", "medical")
+            for m in ("rouge_l", "bleu")]
+    figure = plot_adapter_results(pd.DataFrame(rows), path=tmp_path / "r.png")
+    assert len(figure.axes) == 2 and (tmp_path / "r.png").is_file()
+
+
+@pytest.mark.parametrize("headless", ["1", ""])
+def test_plots_show_inline_in_an_executed_notebook(tmp_path, monkeypatch, headless) -> None:
+    """Headless or not, a kernel run keeps exactly one PNG image per plot call in the cell's outputs."""
+    monkeypatch.setenv("KIT_HEADLESS", headless)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            f"import sys; sys.path.insert(0, {str(__import__('kit').__path__[0] + '/..')!r})\n"
+            "from kit.training import plot_loss\n"
+            f"fig = plot_loss([{{'step': 1, 'loss': 1.0}}, {{'step': 2, 'loss': 0.5}}], path={str(tmp_path / 'a.png')!r},"
+            " title='训练损失')"
+        )
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    images = [o for o in outputs if o.get("output_type") == "display_data" and "image/png" in o.get("data", {})]
+    assert len(images) == 1, outputs
+    assert not [o for o in outputs if o.get("name") == "stderr"], outputs
+    assert (tmp_path / "a.png").is_file()
+    assert sys.executable  # the kernel is this interpreter's python3 kernelspec
