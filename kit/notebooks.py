@@ -1,7 +1,8 @@
 """Notebook hygiene: committed notebooks carry no outputs and stable metadata, and expose their parameters.
 
-``kit notebooks clean`` rewrites notebooks into the committed form (so a diff shows only real changes);
-``kit notebooks check`` fails if any is not in that form. :func:`notebook_parameters` reads the cell
+``kit notebooks clean`` rewrites notebooks into the committed form (so a diff shows only real changes): no
+outputs, the Colab GPU metadata, the install cell of :mod:`kit.install_cell`, badges pointing at its
+repository; ``kit notebooks check`` fails if any is not in that form. :func:`notebook_parameters` reads the cell
 tagged ``parameters`` without executing it, which the batch runner uses to validate plans.
 """
 
@@ -13,11 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kit import install_cell
 from kit.errors import KitError
 from kit.paths import repo_root
 
 # The only notebook-level metadata we keep; everything else (widgets, papermill, execution timings) goes.
+# `accelerator` and `colab.gpuType` make the Colab badge open a T4 GPU runtime (as Unsloth's notebooks do).
 STABLE_METADATA: dict[str, Any] = {
+    "accelerator": "GPU",
+    "colab": {"gpuType": "T4", "provenance": []},
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 }
@@ -67,7 +72,17 @@ def problems(path: str | Path) -> list[str]:
         found.append(f"{path}: the first code cell is not tagged 'parameters'")
     if text != dumps(normalize(nb)):
         found.append(f"{path}: metadata or layout differs from the committed form (run: kit notebooks clean {path})")
+    found += install_cell.problems(nb, str(path))
     return found
+
+
+def clean(nb: dict[str, Any]) -> dict[str, Any]:
+    """The committed form of ``nb`` with this kit's install cell and Colab badges written in."""
+    nb = normalize(nb)
+    install_cell.apply(nb)
+    for cell in nb["cells"]:
+        cell["source"] = install_cell.fix_badges("".join(cell["source"])).splitlines(keepends=True)
+    return nb
 
 
 def parameters_cell(nb: dict[str, Any]) -> str:
@@ -122,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "clean":
         for path in paths:
             nb = json.loads(path.read_text(encoding="utf-8"))
-            path.write_text(dumps(normalize(nb)), encoding="utf-8")
+            path.write_text(dumps(clean(nb)), encoding="utf-8")
             print(f"cleaned {path}")
         return 0
     found = [msg for path in paths for msg in problems(path)]

@@ -1,4 +1,4 @@
-"""Committed notebooks: no outputs, stable metadata, a parameters cell with the common names, one install cell."""
+"""Committed notebooks: no outputs, Colab GPU metadata, a parameters cell with the common names, the one install cell."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import kit
+from kit import install_cell
+from kit.cli import main as kit_main
 from kit.notebooks import dumps, normalize, notebook_parameters, problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,18 +38,52 @@ def test_common_parameters(path: Path) -> None:
 def test_badge_and_install_cell(path: Path) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
     first = "".join(nb["cells"][0]["source"])
-    assert "colab.research.google.com" in first and path.name in first
-    install = ["".join(c["source"]) for c in nb["cells"] if "kit.bootstrap" in "".join(c["source"])
-               and c["cell_type"] == "code"]
-    assert len(install) == 1 and 'if "google.colab" in sys.modules' in install[0]
+    assert f"colab.research.google.com/github/{install_cell.badge_path()}/blob/main/notebooks/{path.name}" in first
+    install = ["".join(c["source"]) for c in nb["cells"] if install_cell.is_install_cell(c)]
+    assert install == [install_cell.cell_source()]
 
 
-def test_install_cell_is_the_same_everywhere() -> None:
-    cells = set()
-    for path in NOTEBOOKS:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        cells |= {"".join(c["source"]) for c in nb["cells"] if "kit.bootstrap" in "".join(c["source"])}
-    assert len(cells) == 1
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_gpu_metadata(path: Path) -> None:
+    meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+    assert meta["accelerator"] == "GPU"
+    assert meta["colab"] == {"gpuType": "T4", "provenance": []}
+    assert meta["kernelspec"]["name"] == "python3"
+
+
+def test_install_cell_carries_the_kit_version_source_and_unsloth_pins() -> None:
+    cell = install_cell.cell_source()
+    assert f'KIT_VERSION = "{kit.__version__}"' in cell
+    assert f'os.environ.get("KIT_SOURCE") or "git+{install_cell.REPO_URL}"' in cell
+    pins = (ROOT / "requirements-unsloth.txt").read_text(encoding="utf-8")
+    assert all(pin in pins for pin in install_cell.unsloth_pins()) and len(install_cell.unsloth_pins()) == 2
+    compile(cell, "install cell", "exec")  # plain Python, no IPython magics
+
+
+def test_clean_restores_metadata_install_cell_and_badge(tmp_path: Path) -> None:
+    nb = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    nb["metadata"] = {"kernelspec": nb["metadata"]["kernelspec"], "widgets": {"x": 1}}
+    cell = next(c for c in nb["cells"] if install_cell.is_install_cell(c))
+    cell["source"] = ["# Install: an old cell\n", "print('Not on Colab')\n"]
+    nb["cells"][0]["source"] = ["[badge](https://colab.research.google.com/github/someone/else/blob/main/notebooks/x)"]
+    path = tmp_path / "stale.ipynb"
+    path.write_text(dumps(nb), encoding="utf-8")
+    found = problems(path)
+    assert any("install cell differs" in p for p in found) and any("badge" in p for p in found)
+    assert any("metadata" in p for p in found)
+    assert kit_main(["notebooks", "clean", str(path)]) == 0
+    assert problems(path) == []
+    cleaned = json.loads(path.read_text(encoding="utf-8"))
+    assert cleaned["metadata"]["accelerator"] == "GPU"
+    assert install_cell.badge_path() in "".join(cleaned["cells"][0]["source"])
+
+
+def test_check_catches_a_missing_install_cell(tmp_path: Path) -> None:
+    nb = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    nb["cells"] = [c for c in nb["cells"] if not install_cell.is_install_cell(c)]
+    path = tmp_path / "no_install.ipynb"
+    path.write_text(dumps(normalize(nb)), encoding="utf-8")
+    assert any("expected one install cell" in p for p in problems(path))
 
 
 def test_check_catches_outputs(tmp_path: Path) -> None:
