@@ -125,14 +125,20 @@ def notebook_paths(paths: list[str] | None = None) -> list[Path]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``kit notebooks check|clean``."""
-    p = subparsers.add_parser("notebooks", help="check or clean committed notebooks (no outputs, stable metadata)")
-    p.add_argument("action", choices=["check", "clean"])
-    p.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    """Add ``kit notebooks check|clean|params|stats``."""
+    p = subparsers.add_parser(
+        "notebooks",
+        help="check or clean committed notebooks; params: the parameter table; stats: executed notebooks' output counts",
+    )
+    p.add_argument("action", choices=["check", "clean", "params", "stats"])
+    p.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb; stats: executed notebooks)")
+    p.add_argument("--write-readme", action="store_true", help="params: rewrite README.md's parameter table")
     p.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.action in ("params", "stats"):
+        return _run_params_or_stats(args)
     paths = notebook_paths(args.paths)
     if args.action == "clean":
         for path in paths:
@@ -145,3 +151,23 @@ def _run(args: argparse.Namespace) -> int:
         print(msg)
     print(f"{len(paths)} notebooks checked, {len(found)} problems")
     return 1 if found else 0
+
+
+def _run_params_or_stats(args: argparse.Namespace) -> int:
+    if args.action == "stats":
+        from kit.notebook_outputs import output_stats
+
+        if not args.paths:
+            raise KitError("kit notebooks stats needs executed notebooks, e.g. runs/tiny/*/*.ipynb")
+        for path in args.paths:
+            print(output_stats(path).line())
+        return 0
+    from kit.notebook_params import markdown_table, write_readme
+
+    table = markdown_table(notebook_paths(args.paths))
+    if args.write_readme:
+        changed = write_readme(repo_root() / "README.md", table)
+        print("README.md parameter table " + ("updated" if changed else "already up to date"))
+    else:
+        print(table, end="")
+    return 0
