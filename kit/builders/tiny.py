@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kit.paths import repo_root
+from kit.paths import repo_root, sample_data_dir
 
 PAD_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -152,7 +152,7 @@ def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, sp
 
     spec = spec or TinyModelSpec()
     out = Path(out_dir)
-    data = Path(data_dir) if data_dir is not None else repo_root() / "data"
+    data = Path(data_dir) if data_dir is not None else sample_data_dir()
     tokenizer = train_tokenizer(data, spec.vocab_size)
     eos_id = tokenizer.convert_tokens_to_ids(IM_END)
     pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
