@@ -18,6 +18,7 @@ plan (YAML):
     - notebook: notebooks/01_alpaca_sft.ipynb
       name: alpaca
       parameters: {learning_rate: 2.0e-4}
+      resources: {gpus: 1, cpus: 4}      # --backend ray/slurm: what its task asks for; gpus >= 2: accelerate launch
     - notebook: notebooks/04_evaluate.ipynb
       parameters: {adapter_dir: "{run:alpaca}"}   # alpaca's output_dir; runs after it
 
@@ -38,7 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("plan", help="the plan YAML file")
     p.add_argument("--out", default=None, help="output folder (default: runs/<plan file stem>)")
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time: one GPU each, or a share of the CPU cores")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs at a time: one GPU each, or a share of the CPU cores (default 1; ray/slurm: every ready run)")
+    p.add_argument("--backend", choices=("local", "ray", "slurm"), default="local",
+                   help="where runs execute: this machine (default), a Ray cluster, or Slurm through submitit")
+    p.add_argument("--address", default=None, help="the Ray cluster to join (ray.init address; default RAY_ADDRESS or a local one)")
     p.add_argument("--resume", action="store_true", help="skip runs already completed with the same hash")
     p.add_argument("--dry-run", action="store_true", help="print the expanded plan and run nothing")
     p.add_argument("--check-reference", metavar="REF.json", help="fail runs whose loss trace leaves the reference band")
@@ -70,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     from kit.batch.runner import BatchRunner
     from kit.errors import KitError
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise KitError(f"--jobs must be at least 1, got {args.jobs}")
     if args.tolerance_abs < 0 or args.tolerance_rel < 0:
         raise KitError("--tolerance-abs and --tolerance-rel must not be negative")
@@ -79,7 +84,14 @@ def _run(args: argparse.Namespace) -> int:
         print("\n".join(describe_plan(plan, args.resume)))
         return 0
     reference = load_reference(args.check_reference) if args.check_reference else None
-    result = BatchRunner(plan, jobs=args.jobs, resume=args.resume, reference=reference).run()
+    from kit.batch.backends import get_backend
+
+    backend = get_backend(args.backend, args.address)
+    try:
+        jobs = args.jobs or (1 if args.backend == "local" else 0)
+        result = BatchRunner(plan, jobs=jobs, resume=args.resume, reference=reference, backend=backend).run()
+    finally:
+        backend.close()
     if args.write_reference:
         completed = {m["name"]: m for m in result.manifests if m["status"] == "completed"}
         count = write_reference(args.write_reference, completed, args.tolerance_abs, args.tolerance_rel)

@@ -10,6 +10,8 @@ A plan (read with ``yaml.safe_load``: plain mappings, lists and scalars, no tags
       - notebook: notebooks/01_alpaca_sft.ipynb    # relative to the plan's folder, then the repository root
         name: alpaca                                # optional; default: the notebook's file stem
         parameters: {learning_rate: 2.0e-4}
+        resources: {gpus: 1, cpus: 4}               # optional: what a ray/slurm task asks for (2+ GPUs:
+                                                    #   accelerate launch); default 1 CPU (+1 GPU on GPU clusters)
       - notebook: notebooks/04_evaluate.ipynb
         parameters: {adapter_dir: "{run:alpaca}"}   # the output_dir of run 'alpaca'; waits for it
 
@@ -42,7 +44,8 @@ from kit.notebooks import notebook_parameters
 from kit.paths import repo_root
 
 _TOP_KEYS = ("runs", "defaults", "grid", "env")
-_ENTRY_KEYS = ("notebook", "parameters", "name")
+_ENTRY_KEYS = ("notebook", "parameters", "name", "resources")
+_RESOURCE_KEYS = ("gpus", "cpus")  # per run, for the ray and slurm backends; 2+ GPUs: accelerate launch
 RUN_REFERENCE = re.compile(r"\{run:([^{}]*)\}")
 
 
@@ -66,6 +69,7 @@ class RunSpec:
     run_dir: Path = field(default_factory=Path)
     output_dir: Path | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # resolved, output_dir injected
+    resources: dict[str, int] = field(default_factory=dict)  # as written: {gpus, cpus}; backends add defaults
 
     @property
     def label(self) -> str:
@@ -106,6 +110,7 @@ class _Entry:
     parameters: dict[str, Any]
     references: set[str] = field(default_factory=set)
     grid_keys: list[str] = field(default_factory=list)
+    resources: dict[str, int] = field(default_factory=dict)
 
 
 def canonical_json(value: Any) -> str:
@@ -277,8 +282,21 @@ def _read_entries(data: dict[str, Any], plan_dir: Path, label: str) -> list[_Ent
             problem = type_problem(value, known[key])
             if problem:
                 raise KitError(f"{where}: parameter '{key}' {problem}")
-        entries.append(_Entry(position, name, notebook, known, dict(parameters)))
+        entries.append(_Entry(position, name, notebook, known, dict(parameters), resources=_resources(raw, where)))
     return entries
+
+
+def _resources(raw: dict[str, Any], where: str) -> dict[str, int]:
+    value = raw.get("resources")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or any(k not in _RESOURCE_KEYS for k in value):
+        raise KitError(f"{where}: 'resources' is a mapping with {' and/or '.join(_RESOURCE_KEYS)}, e.g. {{gpus: 1, cpus: 4}}")
+    for key, count in value.items():
+        least = 1 if key == "cpus" else 0
+        if not isinstance(count, int) or isinstance(count, bool) or count < least:
+            raise KitError(f"{where}: resources: '{key}' must be a whole number of at least {least}, got {count!r}")
+    return dict(value)
 
 
 def _check_shared(entries: list[_Entry], defaults: dict[str, Any], grid: dict[str, Any], label: str) -> None:
@@ -338,7 +356,7 @@ def _expand(entries: list[_Entry], defaults: dict[str, Any], grid: dict[str, Any
             name = entry.name + "".join(f"-{k}={_format_value(v)}" for k, v in values.items())
             specs.append(
                 RunSpec(len(specs) + 1, entry.position, entry.name, name, entry.notebook, digests[entry.notebook],
-                        entry.known, written, values)
+                        entry.known, written, values, resources=dict(entry.resources))
             )
     names: dict[str, RunSpec] = {}
     for spec in specs:

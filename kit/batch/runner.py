@@ -8,7 +8,6 @@ skips every run whose folder holds a ``completed`` manifest with the same hash.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from kit.batch.backends import Backend, run_command
 from kit.batch.manifest import (
     data_files,
     display_path,
@@ -35,7 +35,7 @@ from kit.batch.manifest import (
 from kit.batch.plan import Plan, RunSpec
 from kit.batch.reference import check_trace
 from kit.batch.report import plot_loss_curves, progress_line, write_summary
-from kit.batch.resources import JobSlot, detect_device, job_slots
+from kit.batch.resources import JobSlot, detect_device
 from kit.paths import repo_root
 
 POLL_S = 0.05
@@ -46,7 +46,7 @@ FINAL_STATUSES = ("completed", "failed", "skipped", "interrupted")
 class _Active:
     spec: RunSpec
     slot: JobSlot
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes]  # or a remote backend's handle shaped like it
     log: IO[bytes]
     manifest: dict[str, Any]
     started: float  # perf_counter
@@ -100,8 +100,12 @@ class BatchRunner:
         resume: bool = False,
         reference: dict[str, Any] | None = None,
         echo: Callable[[str], None] | None = None,
+        backend: Backend | None = None,
     ) -> None:
+        from kit.batch.backends.local import LocalBackend
+
         self.plan = plan
+        self.backend = backend or LocalBackend()
         self.jobs = jobs
         self.resume = resume
         self.reference = reference
@@ -180,7 +184,7 @@ class BatchRunner:
         parameters_file = spec.run_dir / "parameters.yaml"
         parameters_file.write_text(yaml.safe_dump(spec.parameters, allow_unicode=True, sort_keys=False), encoding="utf-8")
         executed = spec.run_dir / spec.notebook.name
-        env = {**os.environ, **slot.env, **HEADLESS_ENV, **self.plan.env}
+        env = {**slot.env, **HEADLESS_ENV, **self.plan.env}  # added to the environment where the run executes
         manifest = self._base_manifest(spec, "running")
         manifest["started_at"] = utc_now()
         manifest["env"] = {**slot.env, **self.plan.env}
@@ -188,10 +192,7 @@ class BatchRunner:
         log = open(spec.run_dir / "papermill.log", "wb")  # closed in _finish
         started, started_epoch = time.perf_counter(), time.time()
         try:
-            process = subprocess.Popen(
-                papermill_command(spec, executed, parameters_file), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env, cwd=repo_root(), start_new_session=True,
-            )
+            process = self.backend.start(spec, run_command(spec, executed, parameters_file), env, log)
         except OSError as exc:
             log.close()
             manifest.update(status="failed", ended_at=utc_now(), error={"message": f"could not start papermill: {exc}"})
@@ -252,6 +253,9 @@ class BatchRunner:
 
     @staticmethod
     def _terminate(active: _Active) -> None:
+        if hasattr(active.process, "kit_stop"):  # a remote backend's task: it stops its own notebook
+            active.process.kit_stop()
+            return
         import psutil
 
         try:
@@ -308,8 +312,8 @@ class BatchRunner:
         """Execute every run that is not already done, write manifests, summary and curves; return the result."""
         plan = self.plan
         plan.out_dir.mkdir(parents=True, exist_ok=True)
-        slots, slot_note = job_slots(self.jobs)
         total = len(plan.runs)
+        slots, slot_note = self.backend.slots(self.jobs, total)
         self.echo(f"batch {plan.label}: {total} run{'s' if total != 1 else ''} → {plan.out_dir} ({slot_note})")
         started = time.perf_counter()
         results: dict[str, dict[str, Any]] = {}
