@@ -182,9 +182,14 @@ def alpaca_formatter(
 def to_messages(record: Mapping[str, Any], template_system: str | None = None) -> list[dict[str, str]]:
     """Chat messages for an instruction/input/output record: optional system, user (instruction + input), assistant.
 
-    The assistant turn is left out when the record has no output (a prompt for generation).
+    A record's own ``system`` wins over ``template_system``; its ``history`` (``[instruction, response]`` pairs)
+    becomes the earlier user/assistant turns. The assistant turn is left out when the record has no output
+    (a prompt for generation).
     """
-    messages = [{"role": "system", "content": template_system}] if template_system else []
+    system = _text(record, "system").strip() or template_system
+    messages = [{"role": "system", "content": system}] if system else []
+    for pair in record.get("history") or []:
+        messages += [{"role": "user", "content": str(pair[0])}, {"role": "assistant", "content": str(pair[1])}]
     user = _text(record, "instruction").strip()
     source = _text(record, "input").strip()
     if source:
@@ -215,7 +220,7 @@ def chat_formatter(
             conversations = list(batch[messages_field])
         elif "instruction" in batch:
             n = len(batch["instruction"])
-            cols = {k: _column(batch, k, n) for k in ("instruction", "input", "output")}
+            cols = {k: _column(batch, k, n) for k in ("instruction", "input", "output", "system", "history")}
             conversations = [to_messages({k: cols[k][i] for k in cols}, template_system) for i in range(n)]
         else:
             raise FormattingError(
@@ -305,6 +310,7 @@ def check_formatting(
     max_seq_length: int | None = None,
     min_label_share: float = 0.02,
     response_template: str | None = None,
+    model: Any = None,
 ) -> FormattingReport:
     """Check formatted training data before training; raise :class:`FormattingError` saying what and how to fix.
 
@@ -314,12 +320,27 @@ def check_formatting(
     Checks that the text ends with the EOS token (as text and as the last token id), and for completion-only
     loss that the share of trained labels (not -100) after truncation to ``max_seq_length`` is above
     ``min_label_share`` and below 1.0. Counts (and warns about) examples longer than ``max_seq_length``.
+
+    A pre-tokenized dataset (``input_ids`` with ``labels``, ``assistant_masks`` or ``completion_mask``, as
+    :func:`kit.chat_format.sft_dataset` builds) is checked span by span: every trained span must end with EOS
+    or the chat template's end-of-turn token. First of all the EOS itself is checked
+    (:func:`kit.chat_format.check_eos`): against ``model``'s EOS ids when a model is given, and against the
+    chat template's end-of-turn token.
     """
+    from kit.chat_format import check_eos
+
+    eos_warnings = check_eos(tokenizer, model)
     eos = _eos(tokenizer)
     eos_id = tokenizer.convert_tokens_to_ids(eos)
     cols, n_examples, column, first = _rows(dataset)
     if n_examples == 0:
         raise FormattingError("the dataset is empty: check the loader's report for why every row was skipped")
+    if "input_ids" in cols:
+        report = _check_tokenized(tokenizer, cols, n_examples, column, eos_id, max_seq_length, min_label_share)
+        report.warnings[:0] = eos_warnings
+        for message in report.warnings:
+            warnings.warn(message, stacklevel=2)
+        return report
 
     prompt = completion = messages = None
     if "prompt" in cols and "completion" in cols:
@@ -444,6 +465,96 @@ def check_formatting(
             )
             report.warnings.append(msg)
             warnings.warn(msg, stacklevel=2)
+    for message in eos_warnings:
+        report.warnings.append(message)
+        warnings.warn(message, stacklevel=2)
+    return report
+
+
+def _labels_of(example_ids: Sequence[int], row: Mapping[str, Any]) -> list[int]:
+    if row.get("labels") is not None:
+        return list(row["labels"])
+    masks = [row[k] for k in ("assistant_masks", "completion_mask") if row.get(k) is not None]
+    return [t if all(m) else -100 for t, *m in zip(example_ids, *masks, strict=False)]
+
+
+def _check_tokenized(
+    tokenizer: Any,
+    cols: list[str],
+    n_examples: int,
+    column: Callable[[str], list[Any]],
+    eos_id: int,
+    max_seq_length: int | None,
+    min_label_share: float,
+) -> FormattingReport:
+    """check_formatting for pre-tokenized rows: each trained span ends with EOS/end-of-turn; label share."""
+    from kit.chat_format import end_of_turn_token, trained_spans
+
+    eot = end_of_turn_token(tokenizer)
+    stops = {eos_id} | ({tokenizer.convert_tokens_to_ids(eot)} if eot else set())
+    names = " or ".join(repr(t) for t in dict.fromkeys([tokenizer.eos_token, eot]) if t)
+    mask_cols = [c for c in ("labels", "assistant_masks", "completion_mask") if c in cols]
+    if not mask_cols:
+        raise FormattingError(
+            "the dataset is tokenized (input_ids) but has no labels, assistant_masks or completion_mask, so the loss "
+            "would be on every token: build it with kit.chat_format.sft_dataset(tokenizer, records)"
+        )
+    all_ids = column("input_ids")
+    extra = {c: column(c) for c in mask_cols}
+    ids = list(all_ids[0])
+    first_labels = _labels_of(ids, {c: extra[c][0] for c in mask_cols})
+    window = first_labels[:max_seq_length] if max_seq_length else first_labels
+    trained = sum(1 for t in window if t != -100)
+    share = trained / len(window) if window else 0.0
+    if share >= 1.0:
+        raise FormattingError(
+            "every token of example 0 is a label, so the loss is not on the answers only: build the data with "
+            "kit.chat_format.sft_dataset(tokenizer, records)"
+        )
+    if share <= min_label_share:
+        raise FormattingError(
+            f"only {trained} of {len(window)} tokens of example 0 are labels ({share:.1%} <= {min_label_share:.0%}): "
+            "the prompt fills the window; raise max_seq_length or shorten the prompt"
+        )
+    cut_spans = over = 0
+    for index, example_ids in enumerate(all_ids):
+        labels = _labels_of(example_ids, {c: extra[c][index] for c in mask_cols})
+        if max_seq_length and len(example_ids) > max_seq_length:
+            over += 1
+        spans = trained_spans(labels)
+        if not spans:
+            raise FormattingError(
+                f"example {index} has no trained token (every label is -100): check that its assistant turn is not "
+                "empty and that max_seq_length leaves room for it"
+            )
+        for start, end in spans:
+            if labels[end - 1] in stops:
+                continue
+            if end == len(example_ids) and max_seq_length and len(example_ids) >= max_seq_length:
+                cut_spans += 1  # cut by truncation: the model sees no end here, counted below
+                continue
+            raise FormattingError(
+                f"example {index}: the trained span at tokens {start}..{end} ends with "
+                f"{tokenizer.decode([labels[end - 1]])!r}, not EOS ({names}): every assistant turn must end with the "
+                "end-of-turn token (build the data with kit.chat_format.sft_dataset, or fix tokenizer.eos_token)"
+            )
+    report = FormattingReport(
+        mode="tokenized",
+        completion_only=True,
+        example_text=tokenizer.decode(ids),
+        n_tokens=len(ids),
+        n_label_tokens=trained,
+        label_share=round(share, 4),
+        eos_ok=True,
+        n_examples=n_examples,
+        max_seq_length=max_seq_length,
+        n_over_length=over if max_seq_length else None,
+    )
+    if cut_spans:
+        report.warnings.append(
+            f"{cut_spans} trained spans were cut by max_seq_length={max_seq_length} and end without EOS: raise "
+            "max_seq_length or filter the longest records out"
+        )
     return report
 
 
