@@ -20,11 +20,11 @@ from typing import Any
 def tiny_tokenizer_dir() -> Path:
     """A folder holding the tiny model's tokenizer (byte-level BPE, eos <|im_end|>, ChatML with generation marks).
 
-    Built with the same ``kit.tiny_model.train_tokenizer`` that ``build_tiny_model`` uses, without the
+    Built with the same ``kit.builders.tiny.train_tokenizer`` that ``build_tiny_model`` uses, without the
     model (whose build now includes a short pretraining run), and trained on the built-in corpus only, so
     it does not depend on data/. Once per session; removed at exit.
     """
-    from kit.tiny_model import TinyModelSpec, train_tokenizer
+    from kit.builders.tiny import TinyModelSpec, train_tokenizer
 
     folder = Path(tempfile.mkdtemp(prefix="kit-tiny-tokenizer-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

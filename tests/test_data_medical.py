@@ -228,17 +228,19 @@ def test_no_ansi_codec_and_no_row_loops() -> None:
                 assert not (node.func.attr == "apply" and axis), module
 
 
-def test_header_only_file_and_everything_skipped(tmp_path: Path) -> None:
+def test_header_only_file_and_everything_skipped_is_an_error(tmp_path: Path) -> None:
+    # A load that keeps no row is an error naming what was read and why (it used to return 0 rows).
     write_csv(tmp_path / "A_甲" / "header.csv", [])
     write_csv(tmp_path / "A_甲" / "skipped.csv", [("科", "t", "无", "x"), ("科", "t", "问", "")])
-    dataset, report = load_medical(tmp_path)
-    assert_invariant(report)
-    assert report.totals == {
-        "rows_read": 2,
-        "rows_kept": 0,
-        "skipped": {"empty_answer": 1, "placeholder_question": 1},
-    }
-    assert len(dataset) == 0 and dataset.column_names[:3] == ["instruction", "input", "output"]
+    with pytest.raises(KitError) as info:
+        load_medical(tmp_path)
+    message = str(info.value)
+    assert "kept 0 of 2 rows (skipped: empty_answer=1, placeholder_question=1)" in message
+    assert "columns found: ['department', 'title', 'ask', 'answer']" in message
+    assert "--show-skipped" in message  # the columns are right: the rows broke rules
+    with pytest.raises(KitError) as info:
+        load_medical(tmp_path / "A_甲" / "header.csv")
+    assert "no rows (the file is empty or holds only a header)" in str(info.value)
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8"])

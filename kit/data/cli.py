@@ -1,7 +1,10 @@
 """``kit data report|convert``: load a data file or folder with the matching loader and show what happened.
 
 ``report`` prints the load report (``--json``: exactly one JSON object on stdout with ``files``, ``totals``
-and ``quality``); ``convert`` also writes the kept records as clean UTF-8 JSON Lines.
+and ``quality``); ``convert`` also writes the kept records as clean UTF-8 JSON Lines. The data may be any
+data_path the loaders take (file, folder, save_to_disk folder, hub id) or ``--registry dataset_info.json NAME``;
+``--columns instruction=question,output=answer`` maps column names; ``--show-skipped N`` prints up to N
+skipped rows per reason with their file and line or row. A load that keeps no row exits 2.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from typing import Any
 
 from kit.errors import KitError
 
-KINDS = ("alpaca", "medical", "gsm8k", "preference")
+KINDS = ("alpaca", "chat", "medical", "gsm8k", "preference")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``kit data report`` and ``kit data convert``."""
     data = subparsers.add_parser(
-        "data", help="load, check and convert training data (alpaca, medical, gsm8k, preference)"
+        "data", help="load, check and convert training data (alpaca, chat, medical, gsm8k, preference)"
     )
     actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     report = actions.add_parser(
@@ -28,8 +31,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     convert = actions.add_parser("convert", help="load, clean and write the kept records as UTF-8 JSON Lines")
     for parser in (report, convert):
-        parser.add_argument("path", help="a data file or a folder of them")
-        parser.add_argument("--kind", required=True, choices=KINDS, help="which loader reads the data")
+        parser.add_argument(
+            "path",
+            nargs="?",
+            help="a data file, a folder of them, a save_to_disk folder or a hub id (name:config:split)",
+        )
+        parser.add_argument(
+            "--kind", choices=KINDS, help="which loader reads the data (a registry entry names it)"
+        )
+        parser.add_argument(
+            "--registry",
+            nargs=2,
+            metavar=("FILE", "NAME"),
+            help="read entry NAME of a LLaMA-Factory dataset_info.json",
+        )
+        parser.add_argument(
+            "--columns", help="map the loader's fields to your columns: instruction=question,output=answer"
+        )
+        parser.add_argument("--config", help="hub id only: the dataset's config (subset)")
+        parser.add_argument(
+            "--split", help="hub id or save_to_disk folder: the split to read (default train)"
+        )
+        parser.add_argument(
+            "--show-skipped", type=int, default=0, metavar="N", help="print up to N skipped rows per reason"
+        )
         parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
         parser.add_argument(
             "--tokenizer", default=None, help="a local tokenizer folder: add token-length statistics"
@@ -45,11 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
-    from kit.data import LOADERS
+    from kit.data import load_data
+    from kit.data.registry import registry_path
 
-    if args.kind == "medical":
-        return LOADERS["medical"](args.path, dedupe=not args.no_dedupe)
-    return LOADERS[args.kind](args.path)
+    if args.registry and args.path:
+        raise KitError("give either a data path or --registry FILE NAME, not both")
+    if not args.registry and not args.path:
+        raise KitError("give a data path (file, folder or hub id) or --registry FILE NAME")
+    path = registry_path(*args.registry) if args.registry else args.path
+    if args.kind is None and not args.registry:
+        raise KitError(f"{path}: say which loader reads it with --kind ({'|'.join(KINDS)})")
+    options: dict[str, Any] = {"columns": args.columns, "config": args.config, "split": args.split}
+    if args.kind == "medical" or (args.kind is None and args.registry is None):
+        options["dedupe"] = not args.no_dedupe
+    return load_data(path, args.kind, **options)
 
 
 def _tokenizer(path: str | None) -> Any:
@@ -68,9 +102,16 @@ def _tokenizer(path: str | None) -> Any:
 def _show(report: Any, args: argparse.Namespace) -> None:
     tokenizer = _tokenizer(args.tokenizer)
     if args.json:
-        print(json.dumps(report.to_dict(tokenizer=tokenizer), ensure_ascii=False))
+        data = report.to_dict(tokenizer=tokenizer)
+        if args.show_skipped:
+            data["skipped_rows"] = report.skipped_rows(args.show_skipped)
+        print(json.dumps(data, ensure_ascii=False))
         return
     print(report.summary(tokenizer=tokenizer))
+    for note in report.files[0].notes.get("registry_ignored", []) if report.files else []:
+        print(f"  registry: {note}")
+    if args.show_skipped:
+        print(report.format_skipped(args.show_skipped))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from kit.data.jsonrows import load_json_dataset
 from kit.data.report import LoadReport
+from kit.data.sources import Spec, build_report, load_records, resolve
 from kit.data.text import as_text, strip_edges
 from kit.prompts import REASONING_SYSTEM_PROMPT
 
@@ -22,6 +23,7 @@ _FINAL_LINE = re.compile(r"^[ \t]*####[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 # A number with optional sign and thousands separators (1,080 / 109,200,000), or a plain one, or .5
 _NUMBER = re.compile(r"[-−–]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
 _MINUS = {"−": "-", "–": "-"}
+SPEC = Spec("gsm8k", required=(("question",), ("answer",)))
 
 
 def strip_calculator_annotations(solution: str) -> str:
@@ -92,16 +94,43 @@ def _converter(system_prompt: str | None, chat: bool):
 
 
 def load_gsm8k(
-    path: str | os.PathLike[str], system_prompt: str | None = REASONING_SYSTEM_PROMPT, chat: bool = True
+    path: str | os.PathLike[str],
+    system_prompt: str | None = REASONING_SYSTEM_PROMPT,
+    chat: bool = True,
+    columns: Mapping[str, str] | str | None = None,
+    *,
+    config: str | None = None,
+    split: str | None = None,
 ) -> tuple[Any, LoadReport]:
-    """Load GSM8K-style JSON/JSONL into rows with prompt/answer/solution/question (GRPO-ready).
+    """Load GSM8K-style rows (any source :mod:`kit.data.sources` reads) into prompt/answer/solution/question.
 
     ``chat=True`` makes ``prompt`` a message list (system, user); ``chat=False`` one string (system prompt,
-    blank line, question). Skipped and counted: missing/empty question, no ``####`` line
-    ("no_final_answer"), a ``####`` line without a number ("non_numeric_answer"), duplicate questions.
+    blank line, question). ``columns={"question": "problem", "answer": "solution"}`` maps other names; a
+    hub id such as ``openai/gsm8k:main:train`` works where the hub is reachable. Skipped and counted:
+    missing/empty question, no ``####`` line ("no_final_answer"), a ``####`` line without a number
+    ("non_numeric_answer"), duplicate questions. A load that keeps no row is a :class:`KitError`.
     """
-    return load_json_dataset(
-        path, "gsm8k", _converter(system_prompt, chat), key=lambda r: r["question"],
-        columns=["prompt", "answer", "solution", "question"], text_fields=("question", "solution"),
+    from kit.data.registry import note_unsupported
+
+    where = resolve(path, "gsm8k", columns, config, split)
+    label, records, reports, found = load_records(
+        where.path,
+        SPEC,
+        _converter(system_prompt, chat),
+        key=lambda r: r["question"],
+        columns=where.columns,
+        config=where.config,
+        split=where.split,
+    )
+    dataset, report = build_report(
+        label,
+        SPEC,
+        records,
+        reports,
+        found,
+        where.columns,
+        text_fields=("question", "solution"),
         opening_field="question",
     )
+    note_unsupported(report, path)
+    return dataset, report

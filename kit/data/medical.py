@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +37,8 @@ from typing import Any
 from kit.data.arrowtext import normalise_array, placeholder_mask
 from kit.data.dedupe import duplicated_pairs, pair_keys
 from kit.data.files import ChunkReader, decode_to_utf8, files_fingerprint, find_files
-from kit.data.report import FileReport, LoadReport
+from kit.data.report import SAMPLES_PER_REASON, FileReport, LoadReport
+from kit.data.sources import Spec
 from kit.errors import KitError
 from kit.prompts import MEDICAL_INSTRUCTION
 from kit.runinfo import record_data_file
@@ -48,6 +49,19 @@ ANSWER_ALIASES = ("answer", "回答", "response", "答案", "回复")
 TITLE_ALIASES = ("title", "标题")
 SUB_DEPARTMENT_ALIASES = ("department", "科室", "sub_department")
 COLUMNS = ["instruction", "input", "output", "department", "sub_department", "title"]
+SPEC = Spec(
+    "medical",
+    required=(("question",), ("answer",)),
+    optional=("title", "department"),
+    native={
+        "question": QUESTION_ALIASES,
+        "answer": ANSWER_ALIASES,
+        "title": TITLE_ALIASES,
+        "department": SUB_DEPARTMENT_ALIASES,
+    },
+)
+# Titles that say nothing, so a placeholder question cannot be replaced by them.
+TITLE_PLACEHOLDERS = ("无题", "无标题", "未命名", "untitled", "no title")
 _TEXT_COLUMNS = ("input", "output", "title", "sub_department")
 _BLOCK_SIZE = 4 << 20
 _WORKERS = 2
@@ -87,25 +101,52 @@ def _pick(names: dict[str, str], aliases: tuple[str, ...]) -> str | None:
     return None
 
 
-def _read_csv(path: Path, report: FileReport) -> Any:
+def choose_columns(header: list[str], columns: dict[str, str] | None, where: str) -> dict[str, str | None]:
+    """Which source column feeds input/output/title/sub_department: the mapping first, then the aliases.
+
+    ``columns`` uses the loader's field names: question, answer, title, department (the file's own
+    department column, kept as sub_department). A missing question/answer column is a :class:`KitError`
+    naming the columns found and the mapping that would fix it.
+    """
+    from kit.data.sources import check_columns, suggest_mapping
+
+    mapping = check_columns(columns, SPEC)
+    names: dict[str, str] = {}
+    for name in header:
+        names.setdefault(name.strip().lower(), name)
+    for field, source in mapping.items():
+        if source not in header:
+            raise KitError(
+                f"{where}: columns maps {field} to {source!r}, which is not a column; columns found: {header}"
+            )
+    question = mapping.get("question") or _pick(names, QUESTION_ALIASES)
+    answer = mapping.get("answer") or _pick(names, ANSWER_ALIASES)
+    if question is None or answer is None:
+        hint = suggest_mapping(SPEC, header, mapping)
+        fix = (
+            f" or load it with columns={hint}"
+            if hint and hint != mapping
+            else " or pass columns={'question': ..., 'answer': ...}"
+        )
+        raise KitError(
+            f"{where}: no {'question' if question is None else 'answer'} column; columns found: {header}. "
+            f"Accepted names: question {list(QUESTION_ALIASES)}, answer {list(ANSWER_ALIASES)} (case-insensitive); "
+            f"rename the header{fix}"
+        )
+    title = mapping.get("title") or _pick(names, TITLE_ALIASES)
+    sub = mapping.get("department") or _pick(names, SUB_DEPARTMENT_ALIASES)
+    return {"input": question, "output": answer, "title": title, "sub_department": sub}
+
+
+def _read_csv(path: Path, report: FileReport, columns: dict[str, str] | None = None) -> Any:
     """Decode and parse one CSV into an Arrow table with input/output/title/sub_department string columns."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     report.encoding, chunks = decode_to_utf8(path)
     header = _header(path, chunks[0] if chunks else b"")
-    names: dict[str, str] = {}
-    for name in header:
-        names.setdefault(name.strip().lower(), name)
-    question, answer = _pick(names, QUESTION_ALIASES), _pick(names, ANSWER_ALIASES)
-    if question is None or answer is None:
-        raise KitError(
-            f"{path}: no {'question' if question is None else 'answer'} column; columns found: {header}. "
-            f"Accepted names: question {list(QUESTION_ALIASES)}, answer {list(ANSWER_ALIASES)} (case-insensitive); "
-            "rename the header"
-        )
-    title, sub = _pick(names, TITLE_ALIASES), _pick(names, SUB_DEPARTMENT_ALIASES)
-    wanted = {"input": question, "output": answer, "title": title, "sub_department": sub}
+    wanted = choose_columns(header, columns, str(path))
+    report.columns = list(header)
 
     bad: list[str] = []
 
@@ -150,54 +191,183 @@ class _Part:
     key: Any = None
 
 
-def _clean(index: int, path: Path, report: FileReport, department: str) -> _Part:
+def _clean(
+    index: int, path: Path, report: FileReport, department: str, columns: dict[str, str] | None
+) -> _Part:
+    return _apply_rules(index, _read_csv(path, report, columns), report, department)
+
+
+def _sample(report: FileReport, reason: str, mask: Any, table: Any, limit: int = SAMPLES_PER_REASON) -> None:
+    """Keep the first rows of ``mask`` as skipped-row samples (data row number, question | answer)."""
+    import numpy as np
+
+    for i in np.flatnonzero(mask)[:limit]:
+        question = table.column("input")[int(i)].as_py()
+        answer = table.column("output")[int(i)].as_py()
+        report.sample(reason, f"data row {int(i) + 1}", f"{question} | {answer}")
+
+
+def _apply_rules(index: int, table: Any, report: FileReport, department: str) -> _Part:
+    """The row rules, vectorised: normalise, title for a placeholder question, then empty/placeholder tests."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = _read_csv(path, report)
     table = pa.table({name: normalise_array(table.column(name)) for name in _TEXT_COLUMNS})
-    empty_q = pc.equal(pc.utf8_length(table.column("input")), 0).to_numpy(zero_copy_only=False)
-    placeholder = ~empty_q & placeholder_mask(table.column("input"))
+    question, title = table.column("input"), table.column("title")
+    empty_q = pc.equal(pc.utf8_length(question), 0).to_numpy(zero_copy_only=False)
+    placeholder = ~empty_q & placeholder_mask(question)
+    # A placeholder (or empty) question whose title is a real question: the title becomes the question.
+    real_title = (
+        pc.greater_equal(pc.utf8_length(title), 2).to_numpy(zero_copy_only=False)
+        & ~placeholder_mask(title)
+        & ~pc.is_in(pc.utf8_lower(title), value_set=pa.array(TITLE_PLACEHOLDERS)).to_numpy(
+            zero_copy_only=False
+        )
+    )
+    use_title = (empty_q | placeholder) & real_title
+    if use_title.any():
+        table = table.set_column(0, "input", pc.if_else(pa.array(use_title), title, question))
+        report.fix("title_as_question", int(use_title.sum()))
+        empty_q, placeholder = empty_q & ~use_title, placeholder & ~use_title
     empty_a = (
         ~empty_q
         & ~placeholder
         & pc.equal(pc.utf8_length(table.column("output")), 0).to_numpy(zero_copy_only=False)
     )
-    report.skip("empty_question", int(empty_q.sum()))
-    report.skip("placeholder_question", int(placeholder.sum()))
-    report.skip("empty_answer", int(empty_a.sum()))
+    for reason, mask in (
+        ("empty_question", empty_q),
+        ("placeholder_question", placeholder),
+        ("empty_answer", empty_a),
+    ):
+        report.skip(reason, int(mask.sum()))
+        _sample(report, reason, mask, table)
     return _Part(index, table, ~(empty_q | placeholder | empty_a), department, pair_keys(table))
 
 
+def _table_part(
+    index: int, label: str, table: Any, report: FileReport, department: str, columns: dict[str, str] | None
+) -> _Part:
+    """A parquet/Arrow/save_to_disk/hub table through the same rules as a CSV (columns read as text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = choose_columns(list(table.column_names), columns, label)
+    report.columns = list(table.column_names)
+    report.rows_read = table.num_rows
+    empty = pa.repeat(pa.scalar("", pa.string()), table.num_rows)
+
+    def text(name: str | None) -> Any:
+        if name is None:
+            return empty
+        column = table.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            try:
+                column = pc.cast(column, pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise KitError(
+                    f"{label}: column {name!r} holds {column.type}, not text; map another column"
+                ) from None
+        return pc.fill_null(pc.cast(column, pa.string()), "")
+
+    parts = pa.table({out: text(src) for out, src in wanted.items()})
+    return _apply_rules(index, parts, report, department)
+
+
 def load_medical(
-    path: str | os.PathLike[str], departments: dict[str, str] | None = None, dedupe: bool = True
+    path: str | os.PathLike[str],
+    departments: dict[str, str] | None = None,
+    dedupe: bool = True,
+    columns: Mapping[str, str] | str | None = None,
+    *,
+    config: str | None = None,
+    split: str | None = None,
 ) -> tuple[Any, LoadReport]:
-    """Load one CSV or a tree of department folders; returns (Dataset, LoadReport). See the module doc."""
+    """Load one CSV or a tree of department folders; returns (Dataset, LoadReport). See the module doc.
+
+    Also reads parquet/Arrow/JSON files, a save_to_disk folder or a hub id (``config``/``split``) through
+    the same rules; their department is the file's or dataset's name. ``columns`` maps question, answer,
+    title and department (the file's own department column) to other column names. A load that keeps no
+    row is a :class:`KitError` naming the columns found and the mapping that would fix it.
+    """
+    from kit.data.sources import parse_columns
+
+    mapping = parse_columns(columns)
     with _system_allocator():
-        return _load_medical(path, departments, dedupe)
+        return _load_medical(path, departments, dedupe, mapping, config, split)
+
+
+def _csv_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]] | None:
+    """(root, CSV files) when ``path`` is a CSV file or a folder holding CSVs; None for other sources."""
+    from kit.paths import resolve_path
+
+    root = resolve_path(path)
+    if not root.exists():
+        return None
+    if root.is_file():
+        return (root, [root]) if root.suffix.lower() == ".csv" else None
+    if (root / "state.json").is_file() or (root / "dataset_dict.json").is_file():
+        return None
+    if any(p.suffix.lower() == ".csv" for p in root.rglob("*.csv")) or not any(
+        p.suffix.lower() in (".parquet", ".arrow", ".json", ".jsonl") for p in root.rglob("*")
+    ):
+        return find_files(path, (".csv",), "medical")
+    return None
+
+
+def _table_department(label: str) -> str:
+    """The department of a non-CSV source: its file or folder name (``IM_内科`` → 内科), or the hub dataset's name."""
+    if label.startswith("hub:"):
+        return label[4:].split(":")[0].split("/")[-1]
+    return folder_department(Path(label).stem)
 
 
 def _load_medical(
-    path: str | os.PathLike[str], departments: dict[str, str] | None, dedupe: bool
+    path: str | os.PathLike[str],
+    departments: dict[str, str] | None,
+    dedupe: bool,
+    columns: dict[str, str],
+    config: str | None,
+    split: str | None,
 ) -> tuple[Any, LoadReport]:
     import numpy as np
     import pyarrow as pa
 
-    root, files = find_files(path, (".csv",), "medical")
-    reports = [FileReport(path=str(file)) for file in files]
-    for file in files:
-        record_data_file(file)
+    from kit.data.sources import open_tables, zero_rows_error
+
+    found = _csv_files(path)
+    if found is not None:
+        root, files = found
+        source = str(root)
+        reports = [FileReport(path=str(file)) for file in files]
+        for file in files:
+            record_data_file(file)
+        fingerprint = files_fingerprint(files, "medical", departments, dedupe, columns)
+
+        def make(index: int) -> _Part:
+            department = _department_of(files[index], root, departments)
+            return _clean(index, files[index], reports[index], department, columns)
+    else:
+        source, tables = open_tables(path, "medical", config=config, split=split)
+        reports = [FileReport(path=label) for label, _ in tables]
+        fingerprint = files_fingerprint(
+            [], "medical", source, [t.num_rows for _, t in tables], dedupe, columns
+        )
+
+        def make(index: int) -> _Part:
+            label, table = tables[index]
+            return _table_part(index, label, table, reports[index], _table_department(label), columns)
+
     _last_trim[0] = _rss_bytes()
 
     def clean(index: int) -> _Part:
-        part = _clean(index, files[index], reports[index], _department_of(files[index], root, departments))
+        part = make(index)
         _release_unused_memory()
         return part
 
     # Files are cleaned two at a time: parsing and the Arrow/numpy kernels release the GIL, so decoding one
     # file overlaps with the column work on the other. map() keeps the files' order.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        parts = list(pool.map(clean, range(len(files))))
+        parts = list(pool.map(clean, range(len(reports))))
         _release_unused_memory(force=True)
         if dedupe and parts:
             duplicate = duplicated_pairs(
@@ -210,21 +380,23 @@ def _load_medical(
             for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
                 dup = duplicate[start:stop]
                 reports[part.index].skip("duplicate", int(dup.sum()))
+                _sample(reports[part.index], "duplicate", dup, part.table)
                 part.keep &= ~dup
         # Each file is filtered once, after the duplicate test, and its unfiltered columns are dropped at
         # once, so the data is held about once (plus the files in flight), not once per step.
-        tables = list(pool.map(lambda part: _finish(part, reports[part.index]), parts))
+        tables_out = list(pool.map(lambda part: _finish(part, reports[part.index]), parts))
         del parts
-    table = (
-        pa.concat_tables(tables) if tables else pa.schema([(n, pa.string()) for n in COLUMNS]).empty_table()
-    )
-    del tables
-    dataset = _dataset(table, files_fingerprint(files, "medical", departments, dedupe))
+    if not sum(r.rows_kept for r in reports):
+        header = list(dict.fromkeys(c for r in reports for c in r.columns))
+        raise zero_rows_error(source, SPEC, reports, header, columns)
+    table = pa.concat_tables(tables_out)
+    del tables_out
+    dataset = _dataset(table, fingerprint)
     del table
     _release_unused_memory(force=True)
     report = LoadReport(
         kind="medical",
-        source=str(root),
+        source=source,
         files=reports,
         text_fields=("input", "output"),
         category_fields=("department", "sub_department"),

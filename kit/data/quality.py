@@ -1,17 +1,50 @@
-"""Quality summary of a loaded dataset: duplicates left, empty fields, {{placeholders}}, lengths, balance, diversity.
+"""Quality summary of a loaded dataset: duplicates left, empty fields, {{placeholders}}, damaged text, lengths,
+balance, diversity.
 
 Our users' own guidance: quality over quantity, diverse instructions, balanced categories, consistent
 format. These numbers make each of those visible before training. Computed with pandas column operations.
+Damage that came in with the source is counted under its own name: ``replacement_chars`` (records holding
+U+FFFD, left where a codec failed upstream) and ``mojibake`` (UTF-8 read as Latin-1/cp1252, e.g. ``Ã©``,
+``â€™``). Message-list columns (chat records, conversational preference pairs) count their turns' text.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from kit.data.text import TEMPLATE_PLACEHOLDER
 
 if TYPE_CHECKING:
     from kit.data.report import LoadReport
+
+REPLACEMENT_CHAR = "\ufffd"
+# UTF-8 bytes decoded as Latin-1 or cp1252: Ã/Â before a continuation-range character, or the â€ of quotes.
+MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac")
+
+
+def _messages_text(value: Any, first_user: bool = False) -> str:
+    """The text of a message list (all turns joined, or the first user turn); other values as str."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    turns = list(value) if not isinstance(value, dict) else [value]
+    texts = [str(t.get("content") or "") for t in turns if isinstance(t, dict)]
+    if first_user:
+        users = [
+            str(t.get("content") or "") for t in turns if isinstance(t, dict) and t.get("role") == "user"
+        ]
+        return users[0] if users else (texts[0] if texts else "")
+    return "\n".join(texts)
+
+
+def _as_text(series: Any, first_user: bool = False) -> Any:
+    """A column as strings: message lists become their text (per row: chat sets are small), others ``str``."""
+    sample = next((v for v in series if v is not None), "")
+    if isinstance(sample, str):
+        return series.astype("str")
+    return series.map(lambda v: _messages_text(v, first_user)).astype("str")
 
 
 def _stats(values: Any) -> dict[str, Any]:
@@ -49,15 +82,19 @@ def quality_summary(report: LoadReport, tokenizer: Any = None, *, top: int = 5) 
                 "duplicates": {"skipped": skipped_dups, "remaining": 0},
                 "empty_fields": {},
                 "template_placeholders": 0,
+                "replacement_chars": 0,
+                "mojibake": 0,
             }
         )
         return out
     fields = [f for f in report.text_fields if f in dataset.column_names]
     cats = [f for f in report.category_fields if f in dataset.column_names]
     frame = dataset.select_columns(fields + [c for c in cats if c not in fields]).to_pandas()
-    texts = {name: frame[name].astype("str") for name in fields}
+    texts = {name: _as_text(frame[name]) for name in fields}
 
-    remaining = int(frame.duplicated(subset=fields).sum()) if fields else 0
+    import pandas as pd
+
+    remaining = int(pd.DataFrame(texts).duplicated().sum()) if fields else 0
     out["duplicates"] = {"skipped": skipped_dups, "remaining": remaining}
     out["empty_fields"] = {name: int((s.str.len() == 0).sum()) for name, s in texts.items()}
     has_placeholder = None
@@ -65,17 +102,17 @@ def quality_summary(report: LoadReport, tokenizer: Any = None, *, top: int = 5) 
         hit = series.str.contains(TEMPLATE_PLACEHOLDER.pattern, regex=True)
         has_placeholder = hit if has_placeholder is None else (has_placeholder | hit)
     out["template_placeholders"] = int(has_placeholder.sum()) if has_placeholder is not None else 0
+    out["replacement_chars"] = _records_matching(texts, REPLACEMENT_CHAR, regex=False)
+    out["mojibake"] = _records_matching(texts, MOJIBAKE.pattern, regex=True)
     out["chars"] = {name: _stats(s.str.len()) for name, s in texts.items()}
     if tokenizer is not None:
-        import pandas as pd
-
         out["tokens"] = {}
         for name, s in texts.items():
             ids = tokenizer(s.tolist(), add_special_tokens=False)["input_ids"]
             out["tokens"][name] = _stats(pd.Series([len(x) for x in ids]))
     out["balance"] = {name: {str(k): int(v) for k, v in frame[name].value_counts().items()} for name in cats}
     if report.opening_field and report.opening_field in frame:
-        openings = _openings(frame[report.opening_field])
+        openings = _openings(_as_text(frame[report.opening_field], first_user=True))
         counts = openings.value_counts()
         out["diversity"] = {
             "field": report.opening_field,
@@ -84,3 +121,12 @@ def quality_summary(report: LoadReport, tokenizer: Any = None, *, top: int = 5) 
             "top": [[str(k), int(v)] for k, v in counts.head(top).items()],
         }
     return out
+
+
+def _records_matching(texts: dict[str, Any], pattern: str, *, regex: bool) -> int:
+    """How many records have ``pattern`` in any of their text fields."""
+    hit = None
+    for series in texts.values():
+        found = series.str.contains(pattern, regex=regex)
+        hit = found if hit is None else (hit | found)
+    return int(hit.sum()) if hit is not None else 0

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# How many skipped rows per reason a file keeps for ``--show-skipped`` (where and a short preview).
+SAMPLES_PER_REASON = 20
+
 # Skip reasons used by the loaders (a loader may add its own; every one is a plain snake_case name).
 SKIP_REASONS = {
     "invalid_json": "a JSONL line that is not valid JSON (the first line number is in the file's notes)",
@@ -23,7 +26,16 @@ SKIP_REASONS = {
     "empty_output": "output empty after stripping (prefixes like 输出： removed first)",
     "empty_field": "prompt, chosen or rejected empty",
     "chosen_equals_rejected": "the preferred and the rejected answer are the same text",
-    "unknown_role": "a conversation turn with a role other than system/user/assistant",
+    "unknown_role": "a conversation turn with a role the loader does not know (see the tags of a registry entry)",
+    "bad_role_order": "turns that do not alternate user/assistant (system first, tool results after a tool call)",
+    "ends_on_user": "a conversation whose last turn is not the assistant's",
+    "empty_turn": "a conversation turn with no text (and no tool call)",
+    "empty_conversation": "a conversation with no turns",
+    "non_text_content": "a content part that is not text (images, audio)",
+    "bad_tool_call": "a function_call turn or tool_calls entry that is not a JSON object with a name",
+    "bad_tools": "a tools value that is not a JSON schema (list or object, or a string of one)",
+    "prompt_mismatch": "chosen_messages and rejected_messages that differ before their last assistant turn",
+    "prompt_not_on_user": "a preference prompt whose last turn is not the user's (or a tool result)",
     "no_final_answer": "a GSM8K solution without a '#### N' line",
     "non_numeric_answer": "a '#### ...' line with no number on it",
     "bad_row": "a CSV row with the wrong number of fields",
@@ -42,11 +54,25 @@ class FileReport:
     skipped: dict[str, int] = field(default_factory=dict)
     fixed: dict[str, int] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False, compare=False)
+    columns: list[str] = field(default_factory=list, repr=False, compare=False)  # the file's columns
 
-    def skip(self, reason: str, count: int = 1) -> None:
-        """Count ``count`` rows skipped for ``reason`` (zero counts are not recorded)."""
+    def skip(self, reason: str, count: int = 1, where: str | None = None, preview: Any = None) -> None:
+        """Count ``count`` rows skipped for ``reason`` (zero counts are not recorded).
+
+        ``where`` (e.g. ``"line 9"``, ``"row 3"``) and ``preview`` (the row, shortened) are kept for the
+        first :data:`SAMPLES_PER_REASON` rows of each reason, for ``kit data report --show-skipped``.
+        """
         if count:
             self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
+            if where is not None:
+                self.sample(reason, where, preview)
+
+    def sample(self, reason: str, where: str, preview: Any = None) -> None:
+        """Remember one skipped row (where it is, and a one-line preview) unless enough are kept already."""
+        kept = self.samples.setdefault(reason, [])
+        if len(kept) < SAMPLES_PER_REASON:
+            kept.append((where, shorten(preview)))
 
     def fix(self, what: str, count: int = 1) -> None:
         """Count ``count`` kept rows that were changed (e.g. ``prefix_stripped``)."""
@@ -213,8 +239,40 @@ class LoadReport:
             lines.extend("  " + line for line in format_quality(self.quality(tokenizer)).splitlines())
         return "\n".join(lines)
 
+    def skipped_rows(self, limit: int) -> dict[str, list[dict[str, str]]]:
+        """Up to ``limit`` skipped rows per reason over all files: ``{reason: [{file, where, row}]}``."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for report in self.files:
+            for reason, rows in sorted(report.samples.items()):
+                shown = out.setdefault(reason, [])
+                for where, preview in rows[: max(0, limit - len(shown))]:
+                    shown.append({"file": report.path, "where": where, "row": preview})
+        return dict(sorted(out.items()))
+
+    def format_skipped(self, limit: int) -> str:
+        """Readable lines for :meth:`skipped_rows` (``kit data report --show-skipped N``)."""
+        rows = self.skipped_rows(limit)
+        if not rows:
+            return "skipped rows: none"
+        lines = [f"skipped rows (up to {limit} per reason):"]
+        for reason, shown in rows.items():
+            lines.append(f"  {reason} ({self.skipped.get(reason, len(shown))} in total):")
+            lines.extend(f"    {r['file']}, {r['where']}: {r['row']}" for r in shown)
+        return "\n".join(lines)
+
     def __str__(self) -> str:
         return self.summary()
+
+
+def shorten(value: Any, width: int = 160) -> str:
+    """One line of at most ``width`` characters showing ``value`` (JSON for lists and objects)."""
+    import json
+
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:
@@ -229,6 +287,10 @@ def format_quality(quality: dict[str, Any]) -> str:
     empty = {k: v for k, v in quality.get("empty_fields", {}).items() if v}
     lines.append(f"  empty fields: {_fmt_counts(empty) or 'none'}")
     lines.append(f"  records with {{{{placeholders}}}}: {quality.get('template_placeholders', 0)}")
+    lines.append(
+        f"  damaged source text: replacement_chars (U+FFFD) {quality.get('replacement_chars', 0)}, "
+        f"mojibake (e.g. Ã©) {quality.get('mojibake', 0)}"
+    )
     for unit in ("chars", "tokens"):
         for name, stats in quality.get(unit, {}).items():
             lines.append(
