@@ -164,18 +164,23 @@ def generate_answers(
     batch_size: int = 8,
     do_sample: bool = False,
     progress: bool = True,
+    add_special_tokens: bool | None = None,
 ) -> list[str]:
     """Generate one answer per prompt in batches (greedy by default); returns only the new text, stripped.
 
     Pads on the left for generation and restores the tokenizer's padding side, and the model's training
     mode, afterwards. Uses Unsloth's ``for_inference`` when the model has it. With ``KIT_HEADLESS=1`` the
     progress bar becomes a plain line about every 10 % so papermill logs stay readable.
+    ``add_special_tokens`` None adds them unless every prompt already starts with BOS; chat-rendered prompts
+    (which hold their own special tokens) are never given more.
     """
     import torch
 
     if batch_size < 1:
         raise KitError(f"batch_size must be at least 1, got {batch_size}")
     texts = [_prompt_text(tokenizer, p) for p in prompts]
+    if add_special_tokens is None and prompts and all(isinstance(p, list) for p in prompts):
+        add_special_tokens = False
     if not texts:
         return []
     was_training = bool(getattr(model, "training", False))
@@ -201,7 +206,11 @@ def generate_answers(
         answers: list[str] = []
         for index, batch in enumerate(batches):
             bos = getattr(tokenizer, "bos_token", None)
-            add_special = not (bos and all(t.startswith(bos) for t in batch))
+            add_special = (
+                not (bos and all(t.startswith(bos) for t in batch))
+                if add_special_tokens is None
+                else add_special_tokens
+            )
             encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=add_special).to(
                 device
             )
@@ -251,6 +260,7 @@ def evaluate_generations(
     label: str = "model",
     batch_size: int = 8,
     progress: bool = True,
+    add_special_tokens: bool | None = None,
 ) -> Any:
     """Generate for every held-out record and score it; returns a DataFrame (one row per record).
 
@@ -275,7 +285,8 @@ def evaluate_generations(
         prompts.append(make_prompt(record))
         references.append("" if record[reference_key] is None else str(record[reference_key]))
     predictions = generate_answers(
-        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+        add_special_tokens=add_special_tokens,
     )
     table = []
     for index, (prompt, reference, prediction) in enumerate(
@@ -392,3 +403,105 @@ def load_eval_set(folder: str | os.PathLike[str]) -> list[dict[str, str]]:
         raise KitError(f"{path}: no evaluation set here; the training notebook writes it with save_eval_set()")
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+# --- Held-out evaluation in the training format (the notebooks' before/after "eval" block) -------------------
+
+
+def sft_eval(
+    model: Any,
+    tokenizer: Any,
+    records: Any,
+    template: str = "auto",
+    *,
+    style: str = "alpaca",
+    fallback: str | None = None,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    label: str = "model",
+    progress: bool = True,
+) -> Any:
+    """Greedy answers to held-out records, prompted exactly as training formatted them, scored per item.
+
+    The prompt is :func:`kit.chat_format.generation_prompt` (the chat template with the generation cue, or
+    the text template); the reference is the record's ``output`` (a conversation's final assistant turn).
+    Returns the :func:`evaluate_generations` table; two of them give the block via
+    :func:`kit.eval_block.table_block`.
+    """
+    from kit.chat_format import default_fallback, generation_prompt, reference_answer, resolve_template
+
+    rows = _records_list(records)
+    chat = resolve_template(tokenizer, template, fallback=fallback or default_fallback(style)) == "chat"
+    items = [
+        {"prompt": generation_prompt(tokenizer, r, template, style=style, fallback=fallback),
+         "reference": reference_answer(r)}
+        for r in rows
+    ]
+    return evaluate_generations(
+        model, tokenizer, items, prompt_fn="prompt", reference_key="reference", max_new_tokens=max_new_tokens,
+        label=label, batch_size=batch_size, progress=progress, add_special_tokens=False if chat else None,
+    )
+
+
+GRPO_METRICS = ("accuracy", "format_rate")
+
+
+def grpo_scores(completions: Sequence[Any], answers: Sequence[Any], answer_format: Any = "zh") -> dict[str, list[float]]:
+    """Per-completion ``accuracy`` and ``format_rate`` (1.0 or 0.0), judged by the GRPO rewards' own rules.
+
+    ``accuracy``: the final answer is right, i.e. the correctness reward is above 0 (the number in the
+    format's place, or the last number when the marker is absent). ``format_rate``: the format's parts
+    appear in order (the soft-format reward's rule, e.g. ``<reasoning>…</reasoning>`` then ``最终答案：N``).
+    """
+    from kit.rewards import RewardScorer, completion_text
+
+    if len(completions) != len(answers):
+        raise KitError(f"{len(completions)} completions but {len(answers)} answers: pass one answer per completion")
+    scorer = RewardScorer(answer_format)
+    accuracy, formatted = [], []
+    for completion, answer in zip(completions, answers, strict=True):
+        text = completion_text(completion) or ""
+        accuracy.append(1.0 if scorer.correctness(text, answer) > 0 else 0.0)
+        formatted.append(1.0 if text and scorer.format.is_soft(text) else 0.0)
+    return {"accuracy": accuracy, "format_rate": formatted}
+
+
+def grpo_eval(
+    model: Any,
+    tokenizer: Any,
+    problems: Any,
+    answer_format: Any = "zh",
+    *,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    label: str = "model",
+    progress: bool = True,
+) -> Any:
+    """Greedy completions of held-out problems (``prompt`` chat messages, ``answer``) with their scores.
+
+    Returns a DataFrame ``idx, label, prompt, answer, completion, accuracy, format_rate``; two of them give the
+    block via ``kit.eval_block.table_block(before, after, metrics=GRPO_METRICS)``.
+    """
+    import pandas as pd
+
+    rows = _records_list(problems)
+    if not rows:
+        raise KitError("grpo_eval got no problems; pass the held-out split of load_gsm8k")
+    prompts = [r["prompt"] for r in rows]
+    answers = [r["answer"] for r in rows]
+    completions = generate_answers(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
+    )
+    scores = grpo_scores(completions, answers, answer_format)
+    frame = pd.DataFrame(
+        {
+            "idx": range(len(rows)),
+            "label": label,
+            "prompt": [_prompt_text(tokenizer, p) for p in prompts],
+            "answer": [str(a) for a in answers],
+            "completion": completions,
+            **scores,
+        }
+    )
+    frame.attrs["label"] = label
+    return frame

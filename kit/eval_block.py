@@ -1,0 +1,173 @@
+"""The before/after evaluation block every training notebook writes under ``"eval"`` in ``metrics.json``.
+
+Shape (per-item scores on held-out items the model never saw, before training and after)::
+
+    {"split": "holdout", "n": 48,
+     "before": {"rouge_l": 0.21, "bleu": 0.05}, "after": {"rouge_l": 0.34, "bleu": 0.12},
+     "gain": {"rouge_l": {"value": 0.13, "ci95": [0.08, 0.18]}, "bleu": {...}}}
+
+``gain`` is the mean paired difference (after − before, item by item) with a 95% paired bootstrap interval:
+the items are resampled with replacement (seeded numpy, 2,000 resamples) and the interval is the 2.5th and
+97.5th percentile of the resampled mean differences. :func:`read_eval_blocks` gathers the blocks of many
+runs into one table (notebook 05) and flags any run that got worse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+
+RESAMPLES = 2000
+SEED = 3407
+DIGITS = 4
+
+
+def eval_count(eval_samples: int | None, holdout_size: int) -> int:
+    """``n`` = min(eval_samples, holdout size); ``eval_samples`` None or <= 0 means the whole held-out split."""
+    if eval_samples is None or eval_samples <= 0:
+        return holdout_size
+    return min(int(eval_samples), holdout_size)
+
+
+def eval_subset(records: Any, eval_samples: int | None) -> Any:
+    """The first ``n`` held-out records (a Dataset stays a Dataset, a list stays a list)."""
+    n = eval_count(eval_samples, len(records))
+    if n == 0:
+        raise KitError("the held-out split is empty: raise `holdout` so some records are kept out of training")
+    return records.select(range(n)) if hasattr(records, "select") else list(records)[:n]
+
+
+def paired_bootstrap(
+    before: Sequence[float], after: Sequence[float], *, resamples: int = RESAMPLES, seed: int = SEED
+) -> dict[str, Any]:
+    """``{"value": mean(after - before), "ci95": [lo, hi]}``: a 95% paired bootstrap interval of the mean gain.
+
+    Pairs where either score is NaN (a metric that does not apply to that item) are left out.
+    """
+    import numpy as np
+
+    b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if b.shape != a.shape or b.ndim != 1:
+        raise KitError(f"paired scores must be two lists of the same length, got {b.shape} and {a.shape}")
+    keep = ~(np.isnan(b) | np.isnan(a))
+    diffs = (a - b)[keep]
+    if diffs.size == 0:
+        return {"value": None, "ci95": [None, None]}
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, diffs.size, size=(resamples, diffs.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"value": round(float(diffs.mean()), DIGITS), "ci95": [round(float(lo), DIGITS), round(float(hi), DIGITS)]}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    finite = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return round(sum(finite) / len(finite), DIGITS) if finite else None
+
+
+def eval_block(
+    before: Mapping[str, Sequence[float]],
+    after: Mapping[str, Sequence[float]],
+    *,
+    split: str = "holdout",
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``"eval"`` block from per-item scores: ``before[metric][i]`` and ``after[metric][i]`` are item i's.
+
+    Both sides must have the same metrics and the same number of items. ``extra`` keys are added as they are
+    (e.g. the DPO block's ``implicit`` rewards).
+    """
+    if set(before) != set(after) or not before:
+        raise KitError(f"before and after must score the same metrics, got {sorted(before)} and {sorted(after)}")
+    sizes = {len(v) for v in before.values()} | {len(v) for v in after.values()}
+    if len(sizes) != 1 or 0 in sizes:
+        raise KitError(f"every metric needs one score per held-out item on both sides; got lengths {sorted(sizes)}")
+    metrics = list(before)
+    block: dict[str, Any] = {
+        "split": split,
+        "n": sizes.pop(),
+        "before": {m: _mean(before[m]) for m in metrics},
+        "after": {m: _mean(after[m]) for m in metrics},
+        "gain": {m: paired_bootstrap(before[m], after[m], resamples=resamples, seed=seed) for m in metrics},
+    }
+    block.update(extra)
+    return block
+
+
+def table_block(before_table: Any, after_table: Any, metrics: Sequence[str] = ("rouge_l", "bleu"), **kw: Any) -> dict:
+    """:func:`eval_block` from two :func:`kit.evaluate.evaluate_generations` tables on the same items."""
+    if len(before_table) != len(after_table):
+        raise KitError(f"the before and after tables have {len(before_table)} and {len(after_table)} rows: "
+                       "evaluate both on the same held-out items")
+    if "reference" in before_table and list(before_table["reference"]) != list(after_table["reference"]):
+        raise KitError("the before and after tables disagree on the references: evaluate both on the same items")
+    return eval_block({m: list(before_table[m]) for m in metrics}, {m: list(after_table[m]) for m in metrics}, **kw)
+
+
+def format_block(block: Mapping[str, Any]) -> str:
+    """One line per metric: ``rouge_l: 0.2100 -> 0.3400 (gain +0.1300, ci95 +0.0800..+0.1800)``."""
+    lines = [f"eval on {block.get('split')} (n={block.get('n')}):"]
+    for metric, gain in (block.get("gain") or {}).items():
+        before, after = block["before"].get(metric), block["after"].get(metric)
+        lo, hi = gain["ci95"]
+        if gain["value"] is None:
+            lines.append(f"  {metric}: no scorable item")
+            continue
+        lines.append(f"  {metric}: {before:.4f} -> {after:.4f} (gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f})")
+    return "\n".join(lines)
+
+
+def verdict(gain: Mapping[str, Any]) -> str:
+    """``better`` (ci95 above 0), ``worse`` (mean gain below 0), ``unclear`` (ci95 holds 0), ``missing``."""
+    value, (lo, _hi) = gain.get("value"), gain.get("ci95") or (None, None)
+    if value is None:
+        return "missing"
+    if value < 0:
+        return "worse"
+    return "better" if lo is not None and lo > 0 else "unclear"
+
+
+def read_eval_blocks(folders: Mapping[str, str | os.PathLike[str]]) -> Any:
+    """One DataFrame of every run's eval block: ``run, notebook, metric, n, before, after, gain, ci95_lo,
+    ci95_hi, verdict`` (a run without a block gets one row with verdict ``missing``). For notebook 05."""
+    import pandas as pd
+
+    rows = []
+    for name, folder in folders.items():
+        path = Path(folder) / "metrics.json"
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise KitError(f"{path}: no metrics.json; run that adapter's notebook first") from None
+        except json.JSONDecodeError as exc:
+            raise KitError(f"{path}: not valid JSON (line {exc.lineno}); re-run that adapter's notebook") from None
+        block = payload.get("eval")
+        base = {"run": name, "notebook": payload.get("notebook")}
+        if not isinstance(block, dict) or not block.get("gain"):
+            rows.append({**base, "metric": None, "n": None, "before": None, "after": None, "gain": None,
+                         "ci95_lo": None, "ci95_hi": None, "verdict": "missing"})
+            continue
+        for metric, gain in block["gain"].items():
+            lo, hi = gain.get("ci95") or (None, None)
+            rows.append({**base, "metric": metric, "n": block.get("n"), "before": block["before"].get(metric),
+                         "after": block["after"].get(metric), "gain": gain.get("value"), "ci95_lo": lo,
+                         "ci95_hi": hi, "verdict": verdict(gain)})
+    return pd.DataFrame(rows)
+
+
+def worse_runs(table: Any) -> list[str]:
+    """One line per row of :func:`read_eval_blocks` whose metric fell (or whose block is missing)."""
+    lines = []
+    for row in table.itertuples(index=False):
+        if row.verdict == "worse":
+            lines.append(f"{row.run}: {row.metric} fell {row.before} -> {row.after} (ci95 {row.ci95_lo}..{row.ci95_hi})")
+        elif row.verdict == "missing":
+            lines.append(f"{row.run}: no eval block in metrics.json (re-run its notebook with this kit)")
+    return lines
