@@ -70,7 +70,7 @@ def execute(command: list[str], env: dict[str, str], cwd: str, run_dir: str,
     import socket
 
     folder = Path(run_dir)
-    copy_back = not folder.is_dir() or os.environ.get(COPY_BACK_ENV, "") == "1"
+    copy_back = not folder.is_dir() or (env.get(COPY_BACK_ENV) or os.environ.get(COPY_BACK_ENV, "")) == "1"
     for item in upstream or []:
         if item.get("archive") is not None and not Path(item["run_dir"]).is_dir():
             unpack(item["archive"], Path(item["run_dir"]))
@@ -81,7 +81,9 @@ def execute(command: list[str], env: dict[str, str], cwd: str, run_dir: str,
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, **env}, cwd=cwd, start_new_session=True)
         try:
-            code = process.wait()
+            while process.poll() is None:  # a loop, not wait(): Ray's cancel interrupts between bytecodes only
+                time.sleep(0.05)
+            code = process.returncode
         except BaseException:  # cancelled: leave no kernel behind
             _stop(process)
             raise
