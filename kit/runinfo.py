@@ -6,7 +6,10 @@ manifest and summary, so its schema (below) is the contract between notebooks an
     {"notebook": str, "device": {...}, "seed": int, "steps": int, "runtime_s": float,
      "loss_trace": [{"step": int, "loss": float}, ...], "final_loss": float | None,
      "peak_memory_mb": float, "metrics": {...}, "data_files": [{"path", "sha256", "bytes"}],
-     "parameters": {...}}
+     "parameters": {...}, "eval": {...}}
+
+``eval`` is the before/after block on held-out items (:mod:`kit.eval_block`): ``split``, ``n``, ``before``,
+``after`` and ``gain`` (per metric ``{"value", "ci95": [lo, hi]}``); absent when a run passed none.
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ def write_metrics(
     parameters: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     loss_key: str = "loss",
+    eval: dict[str, Any] | None = None,  # named after the key it is written under
 ) -> Path:
     """Write ``metrics.json`` to ``output_dir`` (schema in the module docstring) and return its path."""
     trace = loss_trace(trainer.state.log_history, loss_key) if trainer is not None else []
@@ -172,6 +176,13 @@ def write_metrics(
         "parameters": parameters or {},
         "python": platform.python_version(),
     }
+    if eval is not None:
+        missing = [k for k in ("split", "n", "before", "after", "gain") if k not in eval]
+        if missing:
+            from kit.errors import KitError
+
+            raise KitError(f"write_metrics: the eval block lacks {missing}; build it with kit.eval_block.eval_block")
+        payload["eval"] = eval
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "metrics.json"
