@@ -46,18 +46,105 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def precision_flags() -> dict[str, bool]:
-    """``{"bf16": ..., "fp16": ...}``: bf16 where supported (Ampere+ GPUs, modern CPUs), else fp16 on GPU."""
+def precision_flags(dtype: Any = None) -> dict[str, bool]:
+    """``{"bf16": ..., "fp16": ...}`` that follow the model's dtype: fp16 -> fp16, bf16 -> bf16, fp32 -> neither.
+
+    ``dtype`` is a model, a torch dtype or its name; ``None`` means the model last loaded through
+    :func:`kit.model.load_model`. Following the model matters on CUDA: Unsloth's patched trainers raise
+    "Model is in float16 precision but you want to use bfloat16" for an fp16 model given bf16, and a float32
+    model must not be put under autocast by us. With no model known: bf16 where the GPU has it, else fp16;
+    on CPU neither (Unsloth's fallback trains in the model's own dtype).
+    """
+    import sys
+
     import torch
 
+    if dtype is None:
+        dtype = getattr(sys.modules.get("kit.model"), "last_loaded_dtype", None)
+    elif not isinstance(dtype, (str, torch.dtype)):
+        dtype = getattr(dtype, "dtype", None)
+    name = str(dtype).replace("torch.", "") if dtype is not None else None
+    if name in ("float16", "half"):
+        return {"bf16": False, "fp16": True}
+    if name == "bfloat16":
+        return {"bf16": True, "fp16": False}
+    if name in ("float32", "float"):
+        return {"bf16": False, "fp16": False}
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
         return {"bf16": bf16, "fp16": not bf16}
     return {"bf16": False, "fp16": False}  # CPU: Unsloth's fallback picks its own autocast from the model dtype
 
 
+def checkpoint_args(save_steps: int | None = 0, save_total_limit: int = 2) -> dict[str, Any]:
+    """Trainer arguments for checkpoints: every ``save_steps`` optimizer steps when > 0 (keeping the newest
+    ``save_total_limit``), else none. A checkpoint holds the adapter, optimizer, scheduler and RNG states,
+    which is what an exact resume needs."""
+    if not save_steps or int(save_steps) <= 0:
+        return {"save_strategy": "no"}
+    return {"save_strategy": "steps", "save_steps": int(save_steps), "save_total_limit": save_total_limit}
+
+
+# Trackers the Trainer can report to, and the module each needs.
+_TRACKER_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
+                    "comet_ml": "comet_ml", "clearml": "clearml", "dvclive": "dvclive"}
+
+
+def tracking_args(report_to: str | list[str] | None = "none") -> dict[str, Any]:
+    """``{"report_to": ...}`` with trackers whose package is missing dropped (one line each), ``None`` -> none.
+
+    TensorBoard writes event files under ``output_dir/runs/`` with no network: ``pip install
+    'unsloth-notebook-kit[tracking]'`` adds it.
+    """
+    import importlib.util
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    names = [n.strip() for n in names if n and n.strip() and n.strip() != "none"]
+    kept = []
+    for name in names:
+        module = _TRACKER_MODULES.get(name, name)
+        if importlib.util.find_spec(module) is None:
+            hint = "unsloth-notebook-kit[tracking]" if name == "tensorboard" else module
+            print(f"[tracking] report_to={name!r} needs the {module} package (pip install '{hint}'): not reporting to it")
+            continue
+        kept.append(name)
+    return {"report_to": kept or "none"}
+
+
+def resolve_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: str | Path) -> str | None:
+    """What to pass to ``trainer.train(resume_from_checkpoint=...)``: None (start fresh), ``"latest"`` (or True:
+    the newest ``checkpoint-N`` under ``output_dir``; None with one line when there is none) or a folder."""
+    from kit.errors import KitError
+
+    if resume_from_checkpoint in (None, False, "", "none", "None"):
+        return None
+    if resume_from_checkpoint is True or str(resume_from_checkpoint).strip().lower() == "latest":
+        found = [
+            (int(d.name.split("-", 1)[1]), d)
+            for d in Path(output_dir).glob("checkpoint-*")
+            if d.is_dir() and d.name.split("-", 1)[1].isdigit() and (d / "trainer_state.json").is_file()
+        ]
+        if not found:
+            print(f"[resume] no checkpoint-N in {output_dir}: training starts at step 0")
+            return None
+        step, newest = max(found)
+        print(f"[resume] continuing from {newest} (step {step})")
+        return str(newest)
+    path = Path(str(resume_from_checkpoint)).expanduser()
+    if not (path / "trainer_state.json").is_file():
+        raise KitError(
+            f"resume_from_checkpoint={resume_from_checkpoint!r}: not a checkpoint folder (no trainer_state.json); "
+            "pass a checkpoint-N folder, 'latest' or None"
+        )
+    print(f"[resume] continuing from {path}")
+    return str(path)
+
+
 def _with_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
-    args = {**COMMON_DEFAULTS, **precision_flags(), **overrides}
+    extra = {**checkpoint_args(overrides.pop("save_steps", 0))}
+    if "report_to" in overrides:
+        extra.update(tracking_args(overrides.pop("report_to")))
+    args = {**COMMON_DEFAULTS, **precision_flags(), **extra, **overrides}
     # Headless runs get transformers' PrinterCallback (one line per logged step) instead of a tqdm bar.
     args.setdefault("disable_tqdm", is_headless())
     return args
