@@ -194,3 +194,14 @@ def test_dpo_eval_on_the_tiny_model(tiny) -> None:
     assert moved["before"] == block["before"]  # the reference is the adapter-free base, whatever the adapter
     assert moved["gain"]["reward_margin"]["value"] != 0.0
     assert moved["gain"]["reward_margin"]["value"] == pytest.approx(moved["implicit"]["reward_margin"], abs=2e-4)
+
+
+def test_write_metrics_stores_the_block(tmp_path: Path) -> None:
+    from kit.runinfo import write_metrics
+
+    block = eval_block({"rouge_l": [0.1, 0.2]}, {"rouge_l": [0.3, 0.2]})
+    path = write_metrics(tmp_path, notebook="01_alpaca_sft", eval=block)
+    assert json.loads(path.read_text(encoding="utf-8"))["eval"] == block
+    assert "eval" not in json.loads(write_metrics(tmp_path / "none", notebook="x").read_text(encoding="utf-8"))
+    with pytest.raises(KitError, match=r"lacks \['gain'\]"):
+        write_metrics(tmp_path, notebook="x", eval={"split": "holdout", "n": 1, "before": {}, "after": {}})
