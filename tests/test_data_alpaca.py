@@ -96,3 +96,60 @@ def test_line_separator_inside_a_jsonl_string_is_not_a_line_break(tmp_path: Path
     dataset, report = load_alpaca(path)
     assert_invariant(report)
     assert dataset[0]["instruction"] == "a\u2028b"
+
+
+def test_system_and_history_are_kept_and_become_turns(tmp_path: Path) -> None:
+    from kit.prompts import to_messages
+
+    rows = [
+        {
+            "instruction": "And 3+3?",
+            "output": "6",
+            "system": " Be terse. ",
+            "history": [["1+1?", "2"], ["2+2?", "4"]],
+        },
+        {"instruction": "Hi", "input": "", "output": "Hello"},  # no system/history: "" and []
+        {"instruction": "x", "output": "y", "history": [["only one side"]]},  # bad_field_type
+        {"instruction": "x", "output": "y", "history": [["q", "  "]]},  # empty_turn
+        {"instruction": "x", "output": "y", "system": ["not", "text"]},  # bad_field_type
+    ]
+    dataset, report = load_alpaca(write_jsonl(tmp_path / "h.jsonl", rows))
+    assert_invariant(report)
+    assert counts(report.files[0]) == {
+        "rows_read": 5,
+        "rows_kept": 2,
+        "skipped": {"bad_field_type": 2, "empty_turn": 1},
+    }
+    assert dataset.column_names == ["instruction", "input", "output", "system", "history"]
+    first, second = dataset.to_list()
+    assert first["system"] == "Be terse." and first["history"] == [["1+1?", "2"], ["2+2?", "4"]]
+    assert (second["system"], second["history"]) == ("", [])
+    assert to_messages(first) == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "1+1?"},
+        {"role": "assistant", "content": "2"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "And 3+3?"},
+        {"role": "assistant", "content": "6"},
+    ]
+    assert to_messages(second, template_system="Default.")[0] == {"role": "system", "content": "Default."}
+    assert report.files[0].fixed == {"history_kept": 1, "system_kept": 1}
+
+
+def test_columns_mapping_and_zero_row_error(tmp_path: Path) -> None:
+    rows = [{"question": "Capital of France?", "context": "", "answer": "Paris"}]
+    path = write_jsonl(tmp_path / "qa.jsonl", rows)
+    with pytest.raises(KitError) as info:
+        load_alpaca(path)
+    message = str(info.value)
+    assert str(path) in message and "kept 0 of 1 rows (skipped: missing_field=1)" in message
+    assert (
+        "It wants instruction and output" in message
+        and "columns found: ['question', 'context', 'answer']" in message
+    )
+    assert "columns={'instruction': 'question', 'output': 'answer'}" in message
+    dataset, _ = load_alpaca(
+        path, columns={"instruction": "question", "input": "context", "output": "answer"}
+    )
+    assert dataset.to_list() == [{"instruction": "Capital of France?", "input": "", "output": "Paris"}]

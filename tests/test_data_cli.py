@@ -116,3 +116,56 @@ def test_errors_exit_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureF
     assert "git-LFS pointer" in captured.err and "Traceback" not in captured.err
     assert main(["data", "report", str(tmp_path / "missing"), "--kind", "alpaca"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_chat_kind_show_skipped_and_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]},
+        {"conversations": [{"from": "human", "value": "Hi again"}]},
+        {"conversations": [{"from": "gpt", "value": "Me first"}, {"from": "human", "value": "?"}]},
+    ]
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    assert main(["data", "report", str(path), "--kind", "chat", "--show-skipped", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "chat data from" in out and "kept 1 of 3 rows" in out
+    assert "skipped rows (up to 1 per reason):" in out
+    assert f"ends_on_user (1 in total):\n    {path}, line 2: " in out
+    assert f"bad_role_order (1 in total):\n    {path}, line 3: " in out
+    renamed = write_jsonl(tmp_path / "r.jsonl", [{"q": "What is 2+2?", "sol": "4\n#### 4"}])
+    assert main(["data", "report", str(renamed), "--kind", "gsm8k"]) == 2
+    err = capsys.readouterr().err
+    assert "kept 0 of 1 rows" in err and "Traceback" not in err
+    assert (
+        main(
+            [
+                "data",
+                "report",
+                str(renamed),
+                "--kind",
+                "gsm8k",
+                "--columns",
+                "question=q,answer=sol",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["totals"]["rows_kept"] == 1
+
+
+def test_zero_rows_exit_2_for_every_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]", encoding="utf-8")
+    for kind in ("alpaca", "chat", "gsm8k", "preference", "medical"):
+        path = empty if kind != "medical" else write_csv_header_only(tmp_path / "IM_内科" / "h.csv")
+        assert main(["data", "report", str(path), "--kind", kind]) == 2, kind
+        err = capsys.readouterr().err
+        assert "no rows" in err and "columns found" in err, (kind, err)
+    assert main(["data", "report"]) == 2
+    assert "give a data path" in capsys.readouterr().err
+
+
+def write_csv_header_only(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("department,title,ask,answer\n", encoding="utf-8")
+    return path

@@ -257,3 +257,63 @@ def test_multi_megabyte_file_across_read_chunks(tmp_path: Path, encoding: str) -
     assert report.files[0].encoding == encoding and report.rows_kept == 40_000
     assert dataset[39_999]["output"] == "回答39999：多休息,\n多喝水。" * 3
     assert dataset["input"][12_345] == "第12345个问题，头痛怎么办？"
+
+
+def test_placeholder_question_takes_a_real_title(tmp_path: Path) -> None:
+    rows = [
+        (
+            "内科",
+            "高血压患者能吃党参吗？",
+            "无",
+            "可以少量食用，需遵医嘱。",
+        ),  # kept: the title is the question
+        ("内科", "头晕怎么办", "", "多休息。"),  # kept: empty question, real title
+        ("内科", "无题", "无", "请补充问题。"),  # placeholder_question: the title says nothing either
+        ("内科", "无", "无", "x"),  # placeholder_question
+        ("内科", "", "无", "x"),  # placeholder_question: no title
+        (
+            "内科",
+            "高血压患者能吃党参吗？",
+            "无",
+            "可以少量食用，需遵医嘱。",
+        ),  # duplicate of row 1 after the swap
+    ]
+    path = write_csv(tmp_path / "IM_内科" / "t.csv", rows)
+    dataset, report = load_medical(path)
+    assert_invariant(report)
+    assert counts(report.files[0]) == {
+        "rows_read": 6,
+        "rows_kept": 2,
+        "skipped": {"duplicate": 1, "placeholder_question": 3},
+    }
+    assert report.files[0].fixed == {"title_as_question": 3}
+    assert dataset["input"] == ["高血压患者能吃党参吗？", "头晕怎么办"]
+    shown = report.skipped_rows(2)
+    assert [r["where"] for r in shown["placeholder_question"]] == ["data row 3", "data row 4"]
+    assert shown["duplicate"] == [
+        {"file": str(path), "where": "data row 6", "row": "高血压患者能吃党参吗？ | 可以少量食用，需遵医嘱。"}
+    ]
+
+
+def test_csv_column_mapping_and_its_hint(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "A_甲" / "a.csv", [("胸闷怎么办？", "及时就医。")], header=("patient", "doctor")
+    )
+    with pytest.raises(KitError, match=r"columns found: \['patient', 'doctor'\].*pass columns="):
+        load_medical(path)
+    dataset, report = load_medical(path, columns={"question": "patient", "answer": "doctor"})
+    assert_invariant(report)
+    assert dataset[0]["input"] == "胸闷怎么办？" and dataset[0]["output"] == "及时就医。"
+    with pytest.raises(KitError, match="columns maps answer to 'reply', which is not a column"):
+        load_medical(path, columns="question=patient,answer=reply")
+
+
+def test_source_damage_is_counted_in_quality(tmp_path: Path) -> None:
+    rows = [
+        ("科", "t", "Ã©tÃ© 头痛？", "休息。"),
+        ("科", "t", "发烧？", "多喝水\ufffd。"),
+        ("科", "t", "咳嗽？", "就医。"),
+    ]
+    _, report = load_medical(write_csv(tmp_path / "A_甲" / "a.csv", rows, encoding="utf-8"))
+    quality = report.quality()
+    assert (quality["mojibake"], quality["replacement_chars"]) == (1, 1)

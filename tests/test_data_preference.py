@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from data_fixtures import (
     PAIRS_EXPECTED,
@@ -52,3 +53,132 @@ def test_openai_style_messages_and_list_responses(tmp_path: Path) -> None:
     assert_invariant(report)
     assert dataset.to_list() == [{"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}]
     assert report.skipped == {"bad_field_type": 1}
+
+
+FOUR_SHAPES: list[Any] = [
+    {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"},  # 1 flat
+    *SHAREGPT_RECORDS[:2],  # 2, 3 sharegpt (a system turn; a multi-turn prompt)
+    {  # 4 Alpaca-style with system and history
+        "instruction": "Translate",
+        "input": "你好",
+        "chosen": "Hello",
+        "rejected": "Bye",
+        "system": "You translate.",
+        "history": [["Translate 谢谢", "Thanks"]],
+    },
+    {  # 5 chosen_messages / rejected_messages: the prompt is the shared part
+        "chosen_messages": [
+            {"role": "user", "content": "Tell me a joke."},
+            {"role": "assistant", "content": "Why did the chicken cross the road?"},
+        ],
+        "rejected_messages": [
+            {"role": "user", "content": "Tell me a joke."},
+            {"role": "assistant", "content": "No."},
+        ],
+    },
+    {  # 6 whole conversations under chosen/rejected (HH-style): same rule
+        "chosen": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello, how can I help?"},
+        ],
+        "rejected": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "What."}],
+    },
+    {  # 7 prompt_mismatch
+        "chosen_messages": [{"role": "user", "content": "A?"}, {"role": "assistant", "content": "a"}],
+        "rejected_messages": [{"role": "user", "content": "B?"}, {"role": "assistant", "content": "b"}],
+    },
+    {
+        "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}],
+        "chosen": "x",
+        "rejected": "y",
+    },  # 8
+    {"instruction": "   ", "chosen": "a", "rejected": "b"},  # 9 empty_field
+]
+FOUR_SHAPES_EXPECTED = {
+    "rows_read": 9,
+    "rows_kept": 6,
+    "skipped": {"empty_field": 1, "prompt_mismatch": 1, "prompt_not_on_user": 1},
+}
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def _assistant(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def test_four_shapes_into_the_conversational_form(tmp_path: Path) -> None:
+    dataset, report = load_preference(write_jsonl(tmp_path / "p.jsonl", FOUR_SHAPES), chat=True)
+    assert_invariant(report)
+    assert counts(report.files[0]) == FOUR_SHAPES_EXPECTED
+    assert report.files[0].fixed == {"from_alpaca": 1, "from_chosen_messages": 2, "from_sharegpt": 2}
+    rows = dataset.to_list()
+    assert rows[0] == {
+        "prompt": [_user("What is 2+2?")],
+        "chosen": [_assistant("4")],
+        "rejected": [_assistant("5")],
+    }
+    assert rows[1]["prompt"] == [
+        {"role": "system", "content": "You are a helpful assistant."},
+        _user("What is the largest ocean?"),
+    ]
+    assert rows[2]["prompt"] == [_user("你好"), _assistant("你好！有什么可以帮你？"), _user("1+1等于几？")]
+    assert rows[3] == {
+        "prompt": [
+            {"role": "system", "content": "You translate."},
+            _user("Translate 谢谢"),
+            _assistant("Thanks"),
+            _user("Translate\n\n你好"),
+        ],
+        "chosen": [_assistant("Hello")],
+        "rejected": [_assistant("Bye")],
+    }
+    assert rows[4] == {
+        "prompt": [_user("Tell me a joke.")],
+        "chosen": [_assistant("Why did the chicken cross the road?")],
+        "rejected": [_assistant("No.")],
+    }
+    assert rows[5]["prompt"] == [_user("Hi")] and rows[5]["rejected"] == [_assistant("What.")]
+    assert report.skipped_rows(3)["prompt_mismatch"][0]["where"] == "line 7"
+
+
+def test_four_shapes_flat_view_matches(tmp_path: Path) -> None:
+    dataset, report = load_preference(write_jsonl(tmp_path / "p.jsonl", FOUR_SHAPES))
+    assert counts(report.files[0]) == FOUR_SHAPES_EXPECTED
+    rows = dataset.to_list()
+    assert rows[3] == {
+        "prompt": "You translate.\n\nUser: Translate 谢谢\n\nAssistant: Thanks\n\nUser: Translate\n\n你好",
+        "chosen": "Hello",
+        "rejected": "Bye",
+    }
+    assert rows[4] == {
+        "prompt": "Tell me a joke.",
+        "chosen": "Why did the chicken cross the road?",
+        "rejected": "No.",
+    }
+
+
+def test_damaged_source_text_is_counted(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "Where is the café?", "chosen": "The CafÃ© is on the corner.", "rejected": "No idea."},
+        {"prompt": "Say it’s fine", "chosen": "Itâ€™s fine.", "rejected": "It is bad."},
+        {"prompt": "Spell 'naïve'", "chosen": "na\ufffdve", "rejected": "naive"},
+        {"prompt": "São Paulo?", "chosen": "A city in Brazil.", "rejected": "A fish."},  # clean accents
+    ]
+    _, report = load_preference(write_jsonl(tmp_path / "d.jsonl", rows))
+    quality = report.quality()
+    assert quality["mojibake"] == 2 and quality["replacement_chars"] == 1
+    assert "replacement_chars (U+FFFD) 1, mojibake (e.g. Ã©) 2" in report.summary()
+    _, chat_report = load_preference(write_jsonl(tmp_path / "d.jsonl", rows), chat=True)
+    assert chat_report.quality()["mojibake"] == 2  # message lists are searched too
+
+
+def test_prompt_column_mapping(tmp_path: Path) -> None:
+    rows = [{"question": "Hi?", "good": "Hello.", "bad": "Go."}]
+    dataset, _ = load_preference(
+        write_jsonl(tmp_path / "m.jsonl", rows),
+        columns={"prompt": "question", "chosen": "good", "rejected": "bad"},
+    )
+    assert dataset.to_list() == [{"prompt": "Hi?", "chosen": "Hello.", "rejected": "Go."}]

@@ -353,12 +353,11 @@ def hub_error(name: str, config: str | None, split: str | None, reason: str) -> 
     spec = ":".join(x for x in (name, config or ("" if split else None), split) if x is not None)
     flags = offline_flags()
     state = (
-        f"offline mode is on ({', '.join(f'{f}=1' for f in flags)})"
+        f"offline mode is on ({', '.join(f'{f}=1' for f in flags)}; HF_HUB_OFFLINE/HF_DATASETS_OFFLINE keep "
+        "datasets off the hub)"
         if flags
-        else (
-            "the hub could not be reached or has no such dataset (offline? set HF_HUB_OFFLINE=1 / "
-            "HF_DATASETS_OFFLINE=1 to fail fast)"
-        )
+        else "the hub could not be reached or has no such dataset (offline? set HF_HUB_OFFLINE=1 or "
+        "HF_DATASETS_OFFLINE=1 to fail fast)"
     )
     return KitError(
         f"{spec}: not a local file or folder, and reading it as a hub dataset id failed: {state} [{reason}]. "
