@@ -85,12 +85,17 @@ def load_model(
     max_seq_length: int = 2048,
     load_in_4bit: bool = True,
     dtype: str | None = None,
+    fast_inference: bool = False,
     **kwargs: Any,
 ) -> tuple[Any, Any]:
     """``FastLanguageModel.from_pretrained`` with a local-path fallback; returns ``(model, tokenizer)``.
 
     ``dtype=None`` lets Unsloth choose (bf16 where the hardware supports it, else fp16 on GPU / fp32 on CPU).
+    ``fast_inference=True`` asks for Unsloth's vLLM generation (:func:`fast_inference_args`).
     """
+    if fast_inference:
+        rank = kwargs.pop("max_lora_rank", 16)
+        kwargs = {**kwargs, **fast_inference_args(rank)}
     fast = import_unsloth()
     torch_dtype = None
     if dtype is not None:
@@ -134,6 +139,22 @@ def add_lora(
     )
 
 
+def fast_inference_args(max_lora_rank: int = 16, gpu_memory_utilization: float = 0.6) -> dict[str, Any]:
+    """``from_pretrained`` arguments for Unsloth's vLLM generation (GRPO samples much faster): on a CUDA GPU
+    with vllm installed; elsewhere none, with one line saying why (generation then uses transformers)."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("[model] fast_inference ignored: vLLM generation needs a CUDA GPU; generating with transformers")
+        return {}
+    if importlib.util.find_spec("vllm") is None:
+        print("[model] fast_inference ignored: vllm is not installed (pip install vllm); generating with transformers")
+        return {}
+    return {"fast_inference": True, "max_lora_rank": max_lora_rank, "gpu_memory_utilization": gpu_memory_utilization}
+
+
 def load_for_training(
     model_name: str,
     max_seq_length: int = 2048,
@@ -142,10 +163,13 @@ def load_for_training(
     lora_alpha: int = 16,
     dtype: str | None = None,
     seed: int = 3407,
+    fast_inference: bool = False,
     **lora_kwargs: Any,
 ) -> tuple[Any, Any, ModelSummary]:
     """Load, add LoRA and print a one-line summary: ``(model, tokenizer, summary)``."""
-    model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=dtype)
+    extra = {"fast_inference": True, "max_lora_rank": lora_r} if fast_inference else {}
+    model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=dtype,
+                                  **extra)
     model = add_lora(model, r=lora_r, lora_alpha=lora_alpha, random_state=seed, **lora_kwargs)
     summary = describe(model, model_name)
     print(f"[model] {summary}")

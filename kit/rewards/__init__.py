@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kit.rewards.formats import FORMAT_NAMES, AnswerFormat, answer_format
 from kit.rewards.numbers import parse_number, reference_value
-from kit.rewards.preflight import PreflightReport, RewardStats, RewardWarning, preflight
+from kit.rewards.preflight import PreflightReport, RewardStats, RewardWarning, preflight, stop_if_no_signal
 from kit.rewards.scoring import (
     CORRECT_WEIGHT,
     DEFAULT_FORMAT,
@@ -50,6 +50,7 @@ __all__ = [
     "preflight",
     "reference_value",
     "soft_format_reward",
+    "stop_if_no_signal",
     "strict_format_reward",
     "xml_count_reward",
 ]

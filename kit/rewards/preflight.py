@@ -244,7 +244,39 @@ def preflight(
         message = "Reward preflight found problems:\n  " + "\n  ".join(report.problems)
         if strict:
             raise KitError(message)
+        if verbose:  # the lines are printed above: warn once, briefly, instead of repeating them on stderr
+            names = ", ".join(dict.fromkeys(p.split(":", 1)[0] for p in report.problems))
+            message = f"reward preflight: {names} cannot teach GRPO on this sample (details above)"
         warnings.warn(message, RewardWarning, stacklevel=2)
     elif verbose:
         print("[preflight] ok: every reward varies across the sample")
     return report
+
+
+def _verdict(stats: RewardStats) -> str:
+    if not stats.n:
+        return "failed"
+    if stats.std == 0:
+        return f"always {stats.mean:g}"
+    return "ties inside every group" if stats.tied_groups == 1.0 else "varies"
+
+
+def stop_if_no_signal(report: PreflightReport, strict: bool = True) -> None:
+    """Stop before training when the summed reward cannot tell any completions apart (every reward has zero
+    variance on the sample, or ties inside every prompt group): a GRPO run would then learn nothing at all.
+
+    Raises a one-line :class:`KitError` saying what to fix; with ``strict=False`` (a plan's
+    ``preflight_strict: false``, with its reason) it prints that line and returns, and training goes on.
+    """
+    if report.total.ok:
+        return
+    per_reward = "; ".join(f"{s.name} {_verdict(s)}" for s in report.stats.values())
+    line = (
+        f"GRPO would learn nothing: the summed reward does not vary across {report.total.n} sampled completions "
+        f"({per_reward}). Fix the prompts (does the system prompt ask for the format the rewards check?), the "
+        "format (answer_format must match make_rewards(...); warmup_sft_steps > 0 teaches it first), or the "
+        "rewards (pass the answer column; grade partially), or set preflight_strict=False to train anyway."
+    )
+    if strict:
+        raise KitError(line)
+    print(f"[preflight] preflight_strict=False, training anyway: {line}")
