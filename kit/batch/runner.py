@@ -173,20 +173,29 @@ class BatchRunner:
         self.echo(progress_line(self._done, len(self.plan.runs), manifest))
 
     # -- launching and finishing -----------------------------------------------------------------------
+    def _resumes_from_checkpoint(self, spec: RunSpec) -> bool:
+        """``--resume`` on an unfinished run of the same hash whose notebook takes ``resume_from_checkpoint``
+        (and whose plan does not set it): it continues from its newest checkpoint instead of starting over."""
+        earlier = read_json(spec.run_dir / "manifest.json") if self.resume else None
+        return bool(earlier and earlier.get("hash") == spec.hash and "resume_from_checkpoint" in spec.notebook_defaults
+                    and "resume_from_checkpoint" not in spec.written)
+
     def _launch(self, spec: RunSpec, slot: JobSlot) -> _Active | dict[str, Any]:
-        if spec.run_dir.exists():
-            shutil.rmtree(spec.run_dir)
-        spec.run_dir.mkdir(parents=True)
+        resume = self._resumes_from_checkpoint(spec)
+        _clear_run_dir(spec.run_dir, keep=spec.output_dir if resume else None)
         if spec.output_dir is not None:
             spec.output_dir.mkdir(parents=True, exist_ok=True)
         import yaml
 
         parameters_file = spec.run_dir / "parameters.yaml"
-        parameters_file.write_text(yaml.safe_dump(spec.parameters, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        parameters = {**spec.parameters, "resume_from_checkpoint": "latest"} if resume else spec.parameters
+        parameters_file.write_text(yaml.safe_dump(parameters, allow_unicode=True, sort_keys=False), encoding="utf-8")
         executed = spec.run_dir / spec.notebook.name
         env = {**slot.env, **HEADLESS_ENV, **self.plan.env}  # added to the environment where the run executes
         manifest = self._base_manifest(spec, "running")
         manifest["started_at"] = utc_now()
+        if resume:
+            manifest["resume_from_checkpoint"] = "latest"
         manifest["env"] = {**slot.env, **self.plan.env}
         write_json(spec.run_dir / "manifest.json", manifest)
         log = open(spec.run_dir / "papermill.log", "wb")  # closed in _finish
@@ -391,3 +400,17 @@ class BatchRunner:
         _, md_path = write_summary(plan.out_dir, result.manifests, header)
         state = "interrupted" if result.interrupted else "done"
         self.echo(f"batch {state}: {counts} in {seconds:.1f} s → {md_path}")
+
+
+def _clear_run_dir(run_dir: Path, keep: Path | None = None) -> None:
+    """Empty ``run_dir`` for a fresh attempt, keeping ``keep`` (the output folder, checkpoints and all) when
+    it lies inside; the folder exists afterwards."""
+    inside = keep is not None and keep.resolve().is_relative_to(run_dir.resolve()) and keep.resolve() != run_dir.resolve()
+    if run_dir.exists() and not inside:
+        shutil.rmtree(run_dir)
+    elif inside:
+        top = run_dir / keep.resolve().relative_to(run_dir.resolve()).parts[0]
+        for child in run_dir.iterdir():
+            if child != top:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
