@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from kit.errors import KitError
 
 # Modules that contribute command groups, each with ``register(subparsers)``.
-_COMMAND_MODULES = ("kit.builders.cli", "kit.notebooks", "kit.data.cli", "kit.batch.cli")
+_COMMAND_MODULES = ("kit.builders.cli", "kit.builders.shapes", "kit.notebooks", "kit.data.cli", "kit.batch.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,10 @@ import unsloth  # noqa: F401  -- first, on purpose: it patches transformers, pef
 # Every attention and MLP projection, as Unsloth's notebooks use.
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
+# The compute dtype of the model last loaded by load_model ("bfloat16", ...): kit.training.precision_flags
+# follows it, so a trainer config built after loading never asks for a precision the model is not in.
+last_loaded_dtype: str | None = None
+
 
 def import_unsloth() -> Any:
     """``FastLanguageModel`` (unsloth itself is imported with this module, before trl, which it patches)."""
@@ -109,7 +113,19 @@ def load_model(
         load_in_4bit=load_in_4bit,
         **kwargs,
     )
+    global last_loaded_dtype
+    last_loaded_dtype = compute_dtype(model)
     return model, tokenizer
+
+
+def compute_dtype(model: Any) -> str:
+    """The dtype a loaded model computes in: the 4-bit compute dtype for a bitsandbytes model, else its own."""
+    quant = getattr(getattr(model, "config", None), "quantization_config", None)
+    if quant is not None:
+        value = quant.get("bnb_4bit_compute_dtype") if isinstance(quant, dict) else getattr(quant, "bnb_4bit_compute_dtype", None)
+        if value is not None:
+            return str(value).replace("torch.", "")
+    return str(getattr(model, "dtype", "")).replace("torch.", "")
 
 
 def add_lora(

@@ -1,4 +1,5 @@
-"""Loss reference bands: tolerance rule, pass/fail messages, file format checks, merge on write (no kernels)."""
+"""Loss reference bands: tolerance rule, pass/fail messages, file format checks, merge on write, per-device
+entries (a CPU reference never judges a CUDA run) and the version-1 layout read as CPU (no kernels)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.batch.reference import FORMAT, band, check_trace, load_reference, write_reference
+from kit.batch.reference import FORMAT, FORMAT_V1, band, check_trace, load_reference, write_reference
 from kit.errors import KitError
 
 TRACE = [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 1.0}, {"step": 3, "loss": 0.5}]
@@ -38,18 +39,54 @@ def test_step_mismatch_fails_and_missing_entry_is_not_a_failure() -> None:
 
 def test_write_merges_and_load_validates(tmp_path: Path) -> None:
     ref = tmp_path / "ref.json"
-    write_reference(ref, {"old": {"loss_trace": TRACE, "hash": "h1"}})
-    count = write_reference(ref, {"new": {"loss_trace": TRACE[:1], "notebook": {"path": "nb.ipynb"}}}, 0.1, 0.0)
+    write_reference(ref, {"old": {"loss_trace": TRACE, "hash": "h1"}}, device_type="cpu")
+    count = write_reference(ref, {"new": {"loss_trace": TRACE[:1], "notebook": {"path": "nb.ipynb"}}}, 0.1, 0.0,
+                            device_type="cpu")
     assert count == 1
-    runs = load_reference(ref)
+    runs = load_reference(ref, "cpu")
     assert set(runs) == {"old", "new"} and runs["new"]["steps"] == [{"step": 1, "centre": 3.0, "tolerance": 0.1}]
     assert json.loads(ref.read_text())["format"] == FORMAT
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"format": FORMAT, "runs": {"x": {"steps": [{"step": 1}]}}}))
-    with pytest.raises(KitError, match=r"bad\.json: runs\.x: 'steps' must be a list of \{step, centre, tolerance\}"):
-        load_reference(bad)
+    bad.write_text(json.dumps({"format": FORMAT, "devices": {"cpu": {"runs": {"x": {"steps": [{"step": 1}]}}}}}))
+    with pytest.raises(KitError, match=r"bad\.json: devices\.cpu\.runs\.x: 'steps' must be a list of \{step, centre, tolerance\}"):
+        load_reference(bad, "cpu")
     with pytest.raises(KitError, match=r"reference file not found; write one with --write-reference"):
         load_reference(tmp_path / "missing.json")
     bad.write_text("[]")
     with pytest.raises(KitError, match="not a loss reference"):
         load_reference(bad)
+
+
+def test_references_are_kept_per_device_type(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.json"
+    # Each run lands under its manifest's device type; writing on CUDA keeps the CPU entries.
+    write_reference(ref, {"a": {"loss_trace": TRACE, "device": {"type": "cpu", "name": "Xeon"}}})
+    write_reference(ref, {"a": {"loss_trace": [{**p, "loss": p["loss"] / 2} for p in TRACE],
+                                "device": {"type": "cuda", "name": "NVIDIA H100"}}})
+    devices = json.loads(ref.read_text())["devices"]
+    assert set(devices) == {"cpu", "cuda"} and devices["cuda"]["runs"]["a"]["device"] == "NVIDIA H100"
+    cpu, cuda = load_reference(ref, "cpu"), load_reference(ref, "cuda")
+    assert cpu["a"]["steps"][0]["centre"] == 3.0 and cuda["a"]["steps"][0]["centre"] == 1.5
+    assert check_trace(TRACE, cpu.get("a"))[0] == "pass"
+    assert check_trace(TRACE, cuda.get("a"))[0] == "fail"  # the CUDA band, not the CPU one
+    # A device with no entry: reported, never failed.
+    assert check_trace(TRACE, load_reference(ref, "xpu").get("a")) == ("no reference", "no reference for xpu")
+    assert check_trace(TRACE, load_reference(ref, "cuda").get("other")) == ("no reference", "no reference for cuda")
+
+
+def test_version_1_file_reads_as_cpu(tmp_path: Path) -> None:
+    ref = tmp_path / "v1.json"
+    ref.write_text(json.dumps({"format": FORMAT_V1, "runs": {"a": {"steps": band(TRACE)}}}))
+    assert set(load_reference(ref, "cpu")) == {"a"} and not load_reference(ref, "cuda")
+    write_reference(ref, {"b": {"loss_trace": TRACE, "device": {"type": "cuda"}}})
+    data = json.loads(ref.read_text())
+    assert data["format"] == FORMAT and set(data["devices"]["cpu"]["runs"]) == {"a"} and set(data["devices"]["cuda"]["runs"]) == {"b"}
+
+
+def test_committed_tiny_reference_is_per_device() -> None:
+    from kit.paths import repo_root
+
+    ref = repo_root() / "notebooks" / "batches" / "tiny.reference.json"
+    assert json.loads(ref.read_text(encoding="utf-8"))["format"] == FORMAT
+    assert {"alpaca", "medical", "grpo", "dpo", "evaluate"} <= set(load_reference(ref, "cpu"))
+    assert check_trace(TRACE, load_reference(ref, "cuda").get("alpaca")) == ("no reference", "no reference for cuda")

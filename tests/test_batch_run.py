@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from test_batch_helpers import write_notebook, write_plan
 
+from kit.batch.reference import current_device_type
 from kit.batch.resources import cpu_cores, visible_gpus
 from kit.cli import main
 from kit.paths import repo_root
@@ -164,8 +165,10 @@ def test_reference_round_trip(three_runs: dict, tmp_path: Path) -> None:
     code, printed = kit_batch(plan, "--out", out, "--resume", "--write-reference", ref, "--tolerance-abs", "0.05")
     assert code == 0 and "[start]" not in printed and "2 runs written" in printed
     written = json.loads(ref.read_text())
-    assert written["format"] == "kit-loss-reference/1" and set(written["runs"]) == {"a", "b"}
-    steps = written["runs"]["a"]["steps"]
+    device = current_device_type()  # references are kept per device type: cpu here, cuda on a GPU machine
+    runs = written["devices"][device]["runs"]
+    assert written["format"] == "kit-loss-reference/2" and set(written["devices"]) == {device} and set(runs) == {"a", "b"}
+    steps = runs["a"]["steps"]
     assert [s["step"] for s in steps] == [1, 2, 3, 4]
     assert steps[0]["centre"] == pytest.approx(2 * 0.9 + 0.001)
     assert all(s["tolerance"] == pytest.approx(max(0.05, 0.01 * abs(s["centre"]))) for s in steps)
@@ -173,13 +176,14 @@ def test_reference_round_trip(three_runs: dict, tmp_path: Path) -> None:
     code, printed = kit_batch(plan, "--out", out, "--resume", "--check-reference", ref)
     assert code == 0 and [r["reference"] for r in summary(out)] == ["pass", "pass"]
 
-    written["runs"]["b"]["steps"][2]["centre"] += 0.5
-    del written["runs"]["a"]
+    runs["b"]["steps"][2]["centre"] += 0.5
+    del runs["a"]
     ref.write_text(json.dumps(written))
     code, printed = kit_batch(plan, "--out", out, "--resume", "--check-reference", ref)
     assert code == 1
     found = manifests(out)
     assert found["a"]["status"] == "completed" and found["a"]["reference"]["status"] == "no reference"
+    assert found["a"]["reference"]["detail"] == f"no reference for {device}"
     assert found["b"]["status"] == "failed"
     assert re.match(r"reference check: step 3: loss [\d.]+ is outside the reference band [\d.]+ ± 0\.05",
                     found["b"]["error"]["message"])
@@ -202,8 +206,8 @@ def test_dependencies_order_skip_and_fresh_reference(tmp_path: Path) -> None:
     ]})
     ref = tmp_path / "ref.json"
     centres = [2 * 0.9**s + 0.001 for s in (1, 2)]
-    ref.write_text(json.dumps({"format": "kit-loss-reference/1", "runs": {"train": {"steps": [
-        {"step": s, "centre": c, "tolerance": 0.01} for s, c in zip((1, 2), centres)]}}}))
+    ref.write_text(json.dumps({"format": "kit-loss-reference/2", "devices": {current_device_type(): {"runs": {"train": {
+        "steps": [{"step": s, "centre": c, "tolerance": 0.01} for s, c in zip((1, 2), centres)]}}}}}))
     out = tmp_path / "out"
     code, printed = kit_batch(plan, "--out", out, "--jobs", "2", "--check-reference", ref)
     assert code == 1

@@ -20,24 +20,35 @@ def test_gguf_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
+    for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
+        monkeypatch.setenv(name, "")  # restored after the test: the check sets them
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     check = gguf_requirements()
     assert not check.ok
     text = str(check)
     assert "CUDA GPU" in text and "llama-quantize" in text and "convert_hf_to_gguf.py" in text
+    assert "UNSLOTH_LLAMA_CPP_PATH" in text and str(tmp_path / ".unsloth" / "llama.cpp") in text
     with pytest.raises(KitError, match="llama-quantize"):
         save_gguf(object(), object(), tmp_path / "gguf")
 
 
 def test_gguf_check_finds_llama_cpp_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "llama.cpp" / "build" / "bin").mkdir(parents=True)
-    (tmp_path / "llama.cpp" / "build" / "bin" / "llama-quantize").write_text("", encoding="utf-8")
-    (tmp_path / "llama.cpp" / "convert_hf_to_gguf.py").write_text("", encoding="utf-8")
+    import unsloth_zoo.llama_cpp as zoo
+
+    folder = tmp_path / "llama.cpp"
+    folder.mkdir()
+    quantize = folder / "llama-quantize"  # Unsloth's check_llama_cpp runs it with --help
+    quantize.write_text("#!/bin/sh\necho 'usage: llama-quantize'\n", encoding="utf-8")
+    quantize.chmod(0o755)
+    (folder / "convert_hf_to_gguf.py").write_text("", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
+        monkeypatch.setenv(name, "")  # restored after the test: the check sets them
+    monkeypatch.setattr(zoo.check_llama_cpp, "__defaults__", zoo.check_llama_cpp.__defaults__)
     check = gguf_requirements(require_gpu=False)
     assert check.ok, str(check)
-    assert check.found["llama-quantize"].endswith("llama-quantize")
+    assert check.found["llama-quantize"] == str(quantize)
 
 
 @pytest.mark.parametrize(("batch", "accumulation", "generations", "expected"), [(2, 4, 6, 12), (6, 1, 6, 6), (4, 1, 4, 4), (1, 1, 2, 2)])

@@ -1,24 +1,33 @@
 """Loss-trace reference bands: a re-run must give the same numbers, within a stated tolerance, step by step.
 
-Reference file (JSON, written by ``kit batch PLAN --write-reference REF.json``; keyed by run name)::
+References are kept per device type: on CUDA, Unsloth batches padding-free, compiles its cross-entropy and
+trains under mixed precision, none of which its CPU fallback does, so a CPU trace says nothing about a GPU
+run. Reference file (JSON, written by ``kit batch PLAN --write-reference REF.json``)::
 
     {
-      "format": "kit-loss-reference/1",
+      "format": "kit-loss-reference/2",
       "abs_tol": 0.02, "rel_tol": 0.01,
-      "written_at": "2026-01-01T00:00:00+00:00", "git_commit": "…",
-      "runs": {
-        "alpaca-lora_r=8": {
-          "notebook": "notebooks/01_alpaca_sft.ipynb", "run_hash": "…", "device": "…",
-          "steps": [{"step": 1, "centre": 2.8312, "tolerance": 0.0283}, ...]
-        }
+      "devices": {
+        "cpu": {
+          "written_at": "2026-01-01T00:00:00+00:00", "git_commit": "…",
+          "runs": {
+            "alpaca-lora_r=8": {
+              "notebook": "notebooks/01_alpaca_sft.ipynb", "run_hash": "…", "device": "…",
+              "steps": [{"step": 1, "centre": 2.8312, "tolerance": 0.0283}, ...]
+            }
+          }
+        },
+        "cuda": {...}
       }
     }
 
 A step passes when ``|loss - centre| <= tolerance``; tolerance is ``max(abs_tol, rel_tol * |centre|)``
-when written, and may be edited by hand per step. ``--check-reference`` fails a run whose trace leaves the
-band (the message names the step, the value and the band) or whose steps differ from the reference's; a
-run without an entry is reported "no reference" and not failed. Writing merges into an existing file:
-entries for runs of this batch are replaced, others are kept.
+when written, and may be edited by hand per step. ``--check-reference`` compares each run with the entry
+for the device type it runs on (``cpu``, ``cuda``, ...). It fails a run whose trace leaves the band (the
+message names the step, the value and the band) or whose steps differ from the reference's; a run without
+an entry for this device is reported "no reference for cuda" (say) and not failed. Writing merges into an
+existing file: entries for runs of this batch on this device are replaced, everything else is kept.
+Version-1 files (one flat ``runs`` mapping, all recorded on CPU) are read as ``devices.cpu``.
 """
 
 from __future__ import annotations
@@ -30,9 +39,44 @@ from typing import Any
 from kit.batch.manifest import git_info, read_json, utc_now, write_json
 from kit.errors import KitError
 
-FORMAT = "kit-loss-reference/1"
+FORMAT = "kit-loss-reference/2"
+FORMAT_V1 = "kit-loss-reference/1"
 DEFAULT_ABS_TOL = 0.02
 DEFAULT_REL_TOL = 0.01
+
+
+class DeviceReference(dict):
+    """The reference entries for one device type, by run name; a run with none gets a "no reference for
+    <device>" placeholder (no steps) from :meth:`get`, which :func:`check_trace` reports as not a failure."""
+
+    def __init__(self, runs: dict[str, Any], device_type: str) -> None:
+        super().__init__(runs)
+        self.device_type = device_type
+
+    def get(self, name: Any, default: Any = None) -> Any:
+        if name in self:
+            return self[name]
+        return {"steps": [], "missing": f"no reference for {self.device_type}"} if default is None else default
+
+
+def current_device_type() -> str:
+    """``cuda`` when a GPU is visible to this process (nvidia-smi, cheaply, without importing torch), else ``cpu``."""
+    from kit.batch.resources import detect_device
+
+    return str(detect_device().get("type") or "cpu")
+
+
+def _devices(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """``{device_type: {"runs": ..., ...}}`` from a version-2 or version-1 file."""
+    if data.get("format") == FORMAT_V1 and isinstance(data.get("runs"), dict):
+        return {"cpu": {"runs": data["runs"], "written_at": data.get("written_at"), "git_commit": data.get("git_commit")}}
+    devices = data.get("devices")
+    if data.get("format") != FORMAT or not isinstance(devices, dict) or not all(
+        isinstance(d, dict) and isinstance(d.get("runs"), dict) for d in devices.values()
+    ):
+        raise KitError(f"{path}: not a loss reference (expected JSON with \"format\": \"{FORMAT}\" and "
+                       "\"devices\": {TYPE: {\"runs\": ...}})")
+    return devices
 
 
 def band(trace: list[dict[str, Any]], abs_tol: float = DEFAULT_ABS_TOL, rel_tol: float = DEFAULT_REL_TOL) -> list[dict[str, Any]]:
@@ -44,27 +88,33 @@ def band(trace: list[dict[str, Any]], abs_tol: float = DEFAULT_ABS_TOL, rel_tol:
     ]
 
 
-def load_reference(path: str | Path) -> dict[str, Any]:
-    """The ``runs`` mapping of a reference file; a missing or malformed file is a KitError."""
+def load_reference(path: str | Path, device_type: str | None = None) -> DeviceReference:
+    """The runs of a reference file recorded on ``device_type`` (default: this machine's); a missing or
+    malformed file is a KitError, a device with no entries is an empty mapping (every run "no reference")."""
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: reference file not found; write one with --write-reference {path}")
     data = read_json(path)
-    if data is None or data.get("format") != FORMAT or not isinstance(data.get("runs"), dict):
-        raise KitError(f"{path}: not a loss reference (expected JSON with \"format\": \"{FORMAT}\" and \"runs\")")
-    for name, entry in data["runs"].items():
-        steps = entry.get("steps") if isinstance(entry, dict) else None
-        if not isinstance(steps, list) or not all(
-            isinstance(s, dict) and {"step", "centre", "tolerance"} <= s.keys() for s in steps
-        ):
-            raise KitError(f"{path}: runs.{name}: 'steps' must be a list of {{step, centre, tolerance}}")
-    return data["runs"]
+    if not isinstance(data, dict):
+        raise KitError(f"{path}: not a loss reference (expected JSON with \"format\": \"{FORMAT}\")")
+    devices = _devices(data, path)
+    for device, block in devices.items():
+        for name, entry in block["runs"].items():
+            steps = entry.get("steps") if isinstance(entry, dict) else None
+            if not isinstance(steps, list) or not all(
+                isinstance(s, dict) and {"step", "centre", "tolerance"} <= s.keys() for s in steps
+            ):
+                raise KitError(f"{path}: devices.{device}.runs.{name}: 'steps' must be a list of {{step, centre, tolerance}}")
+    device_type = device_type or current_device_type()
+    return DeviceReference((devices.get(device_type) or {}).get("runs", {}), device_type)
 
 
 def check_trace(trace: list[dict[str, Any]], entry: dict[str, Any] | None) -> tuple[str, str]:
     """``("pass" | "fail" | "no reference", detail)`` for a run's loss trace against its reference entry."""
     if entry is None:
         return "no reference", "no reference entry for this run"
+    if entry.get("missing"):
+        return "no reference", str(entry["missing"])
     steps = entry["steps"]
     if len(trace) != len(steps):
         return "fail", f"loss trace has {len(trace)} points, the reference has {len(steps)}"
@@ -80,25 +130,37 @@ def check_trace(trace: list[dict[str, Any]], entry: dict[str, Any] | None) -> tu
     return "pass", f"{len(steps)} steps inside the reference band"
 
 
+def _device_type_of(manifest: dict[str, Any], default: str) -> str:
+    device = manifest.get("device")
+    return str(device.get("type") or default) if isinstance(device, dict) else default
+
+
 def write_reference(
-    path: str | Path, runs: dict[str, dict[str, Any]], abs_tol: float = DEFAULT_ABS_TOL, rel_tol: float = DEFAULT_REL_TOL
+    path: str | Path, runs: dict[str, dict[str, Any]], abs_tol: float = DEFAULT_ABS_TOL, rel_tol: float = DEFAULT_REL_TOL,
+    device_type: str | None = None,
 ) -> int:
-    """Write bands for ``runs`` (name → manifest with ``loss_trace``) into ``path``, merging; returns the count."""
+    """Write bands for ``runs`` (name → manifest with ``loss_trace``) into ``path`` under each run's device type
+    (its manifest's ``device.type``, else ``device_type``, else this machine's), merging; returns the count."""
     if abs_tol < 0 or rel_tol < 0:
         raise KitError("--tolerance-abs and --tolerance-rel must not be negative")
     path = Path(path)
     existing = read_json(path) if path.is_file() else None
-    kept = existing["runs"] if existing and existing.get("format") == FORMAT and isinstance(existing.get("runs"), dict) else {}
-    entries = dict(kept)
+    try:
+        devices = _devices(existing, path) if isinstance(existing, dict) else {}
+    except KitError:
+        devices = {}
+    default = device_type or current_device_type()
+    commit = (git_info() or {}).get("commit")
     for name, manifest in runs.items():
-        entries[name] = {
+        device = _device_type_of(manifest, default)
+        block = devices.setdefault(device, {"runs": {}})
+        block.update(written_at=utc_now(), git_commit=commit)
+        block["runs"][name] = {
             "notebook": (manifest.get("notebook") or {}).get("path"),
             "run_hash": manifest.get("hash"),
             "device": (manifest.get("device") or {}).get("name"),
             "steps": band(manifest.get("loss_trace") or [], abs_tol, rel_tol),
         }
-    commit = (git_info() or {}).get("commit")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"format": FORMAT, "abs_tol": abs_tol, "rel_tol": rel_tol, "written_at": utc_now(),
-                      "git_commit": commit, "runs": entries})
+    write_json(path, {"format": FORMAT, "abs_tol": abs_tol, "rel_tol": rel_tol, "devices": devices})
     return len(runs)

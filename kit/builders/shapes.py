@@ -122,6 +122,9 @@ def build_random_model(out_dir: str | Path, name: str, *, seed: int = 3407, dtyp
         torch.set_default_dtype(previous)
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=eos_id)
     out.mkdir(parents=True, exist_ok=True)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     model.to("cpu").save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {"shape": name, **asdict(shape(name)), "dtype": dtype, "seed": seed,
