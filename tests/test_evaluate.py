@@ -170,7 +170,7 @@ def test_last_number_handles_separators_and_decimals() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
-    from kit.tiny_model import build_tiny_model
+    from kit.builders.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-eval"))
 
