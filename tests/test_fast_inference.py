@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -14,7 +15,7 @@ from kit.model import fast_inference_args, load_model
 class FakeFast:
     """Stands in for FastLanguageModel: records what from_pretrained was asked for."""
 
-    calls: list[dict] = []
+    calls: ClassVar[list[dict]] = []
 
     @classmethod
     def from_pretrained(cls, **kwargs):

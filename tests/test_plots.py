@@ -10,7 +10,15 @@ import pytest
 from nbclient import NotebookClient
 
 from kit.evaluate import plot_comparison
-from kit.plots import AFTER_STYLE, BEFORE_STYLE, cjk_font_path, new_figure, plot_adapter_results, plot_loss, setup_fonts
+from kit.plots import (
+    AFTER_STYLE,
+    BEFORE_STYLE,
+    cjk_font_path,
+    new_figure,
+    plot_adapter_results,
+    plot_loss,
+    setup_fonts,
+)
 
 HISTORY = [{"step": i, "loss": 2.0 / i} for i in range(1, 6)]
 
