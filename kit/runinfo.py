@@ -29,8 +29,11 @@ _DATA_FILES: dict[str, None] = {}
 
 
 def is_headless() -> bool:
-    """True when a batch runner executes the notebook (``KIT_HEADLESS=1``): print lines, not progress bars."""
-    return os.environ.get("KIT_HEADLESS", "").strip().lower() in {"1", "true", "yes"}
+    """True when nobody watches the kernel live (``kit batch``, plain papermill, nbconvert): print lines, not
+    progress bars or token streams. What is detected, and how, is in :mod:`kit.headless`."""
+    from kit.headless import is_headless as detect
+
+    return detect()
 
 
 def record_data_file(path: str | os.PathLike[str]) -> None:
