@@ -111,6 +111,7 @@ def tutorial_load(root: Path):
     import pandas as pd
     from datasets import Dataset
 
+    from kit.data.medical import TITLE_PLACEHOLDERS
     from kit.data.text import is_placeholder, normalise_text
     from kit.prompts import MEDICAL_INSTRUCTION
 
@@ -131,6 +132,14 @@ def tutorial_load(root: Path):
                     continue
             for _, row in frame.iterrows():
                 question, answer = normalise_text(row["ask"]), normalise_text(row["answer"])
+                title = normalise_text(row["title"])
+                if (
+                    (not question or is_placeholder(question))
+                    and len(title) >= 2
+                    and not is_placeholder(title)
+                    and title.lower() not in TITLE_PLACEHOLDERS
+                ):
+                    question = title  # a placeholder question whose title is a real one
                 if not question or is_placeholder(question) or not answer or (question, answer) in seen:
                     continue
                 seen.add((question, answer))
@@ -141,7 +150,7 @@ def tutorial_load(root: Path):
                         "output": answer,
                         "department": department,
                         "sub_department": normalise_text(row["department"]),
-                        "title": normalise_text(row["title"]),
+                        "title": title,
                     }
                 )
     return Dataset.from_list(records)

@@ -102,8 +102,8 @@ def quality_summary(report: LoadReport, tokenizer: Any = None, *, top: int = 5) 
         hit = series.str.contains(TEMPLATE_PLACEHOLDER.pattern, regex=True)
         has_placeholder = hit if has_placeholder is None else (has_placeholder | hit)
     out["template_placeholders"] = int(has_placeholder.sum()) if has_placeholder is not None else 0
-    out["replacement_chars"] = _records_matching(texts, REPLACEMENT_CHAR, regex=False)
-    out["mojibake"] = _records_matching(texts, MOJIBAKE.pattern, regex=True)
+    out["replacement_chars"] = _records_matching(dataset, texts, REPLACEMENT_CHAR, regex=False)
+    out["mojibake"] = _records_matching(dataset, texts, MOJIBAKE.pattern, regex=True)
     out["chars"] = {name: _stats(s.str.len()) for name, s in texts.items()}
     if tokenizer is not None:
         out["tokens"] = {}
@@ -123,10 +123,21 @@ def quality_summary(report: LoadReport, tokenizer: Any = None, *, top: int = 5) 
     return out
 
 
-def _records_matching(texts: dict[str, Any], pattern: str, *, regex: bool) -> int:
-    """How many records have ``pattern`` in any of their text fields."""
-    hit = None
-    for series in texts.values():
-        found = series.str.contains(pattern, regex=regex)
-        hit = found if hit is None else (hit | found)
-    return int(hit.sum()) if hit is not None else 0
+def _records_matching(dataset: Any, texts: dict[str, Any], pattern: str, *, regex: bool) -> int:
+    """How many records have ``pattern`` in any of their text fields (Arrow kernels for string columns)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hit = np.zeros(len(dataset), dtype=bool)
+    table = dataset.data.table
+    for name, series in texts.items():
+        column = table.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            found = (
+                pc.match_substring_regex(column, pattern) if regex else pc.match_substring(column, pattern)
+            )
+            hit |= pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+        else:
+            hit |= series.str.contains(pattern, regex=regex).to_numpy()
+    return int(hit.sum())
