@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -194,3 +195,24 @@ def test_hub_id_offline_gives_one_clear_message(tmp_path: Path) -> None:
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert "openai/gsm8k:main:train" in err and "HF_HUB_OFFLINE" in err and "HF_DATASETS_OFFLINE" in err
     assert "save_to_disk" in err and "set data_path to that folder or file" in err
+
+
+def test_csv_cells_holding_json_lists(tmp_path: Path) -> None:
+    import csv
+
+    path = tmp_path / "chat.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["messages", "tools"])
+        turns = [{"role": "user", "content": "Hi, there"}, {"role": "assistant", "content": "Hello"}]
+        writer.writerow([json.dumps(turns), ""])
+        writer.writerow(["[not json", ""])
+    dataset, report = load_chat(path)
+    assert counts(report.files[0]) == {"rows_read": 2, "rows_kept": 1, "skipped": {"bad_field_type": 1}}
+    assert dataset[0]["messages"][0]["content"] == "Hi, there"
+    alpaca = tmp_path / "alpaca.csv"
+    with open(alpaca, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["instruction", "output", "history"])
+        writer.writerow(["And 2+2?", "4", json.dumps([["1+1?", "2"]])])
+    assert load_alpaca(alpaca)[0][0]["history"] == [["1+1?", "2"]]

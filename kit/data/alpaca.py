@@ -18,6 +18,7 @@ Other keys are dropped. A load that keeps no row is a :class:`KitError` naming t
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,11 @@ def _history(value: Any) -> list[list[str]] | str:
     """A history value as ``[[instruction, response], ...]`` or a skip reason."""
     if value is None or value == "":
         return []
+    if isinstance(value, str) and value.lstrip().startswith("["):  # a CSV cell holding the JSON list
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return "bad_field_type"
     if not isinstance(value, list):
         return "bad_field_type"
     pairs = []

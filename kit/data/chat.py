@@ -262,6 +262,11 @@ def _converter(tags: Tags):
         turns = row.get("messages", row.get("conversations"))
         if turns is None:
             return None, "missing_field", ()
+        if isinstance(turns, str) and turns.lstrip().startswith("["):  # a CSV cell holding the JSON list
+            try:
+                turns = json.loads(turns)
+            except json.JSONDecodeError:
+                return None, "bad_field_type", ()
         try:
             messages, fixes = parse_messages(turns, tags, row.get("system"))
             tools = parse_tools(row.get("tools"))

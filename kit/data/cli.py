@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--tokenizer", default=None, help="a local tokenizer folder: add token-length statistics"
         )
         parser.add_argument(
-            "--no-dedupe", action="store_true", help="medical only: keep duplicate question/answer rows"
+            "--no-dedupe", action="store_true", help="medical and chat: keep duplicate rows"
         )
     convert.add_argument(
         "-o", "--output", required=True, help="the .jsonl file to write (folders are created)"
@@ -81,7 +81,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.kind is None and not args.registry:
         raise KitError(f"{path}: say which loader reads it with --kind ({'|'.join(KINDS)})")
     options: dict[str, Any] = {"columns": args.columns, "config": args.config, "split": args.split}
-    if args.kind == "medical" or (args.kind is None and args.registry is None):
+    if args.kind in ("medical", "chat"):
         options["dedupe"] = not args.no_dedupe
     return load_data(path, args.kind, **options)
 

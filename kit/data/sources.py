@@ -339,7 +339,7 @@ def _saved_dataset_rows(folder: Path, split: str | None) -> RowFile:
         raise KitError(f"{folder}: not a readable save_to_disk folder ({exc})") from None
     for arrow in sorted(folder.rglob("*.arrow")):
         record_data_file(arrow)
-    return _table_rows(str(folder), dataset.data.table, local=folder)
+    return _table_rows(str(folder), _arrow_table(dataset), local=folder)
 
 
 def offline_flags() -> list[str]:
@@ -385,7 +385,14 @@ def _hub_rows(name: str, config: str | None, split: str | None, text: str) -> Ro
         raise hub_error(name, config, split, f"{type(exc).__name__}: {first}") from None
     where = ":".join(x for x in (name, config, split) if x)
     dataset = _pick_split(dataset, split, where)
-    return _table_rows(f"hub:{where}", dataset.data.table)
+    return _table_rows(f"hub:{where}", _arrow_table(dataset))
+
+
+def _arrow_table(dataset: Any) -> Any:
+    """The Arrow table of a ``datasets.Dataset`` as its rows are seen (an indices mapping applied)."""
+    if getattr(dataset, "_indices", None) is not None:
+        dataset = dataset.flatten_indices()
+    return dataset.data.table
 
 
 @dataclass
