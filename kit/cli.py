@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from kit.errors import KitError
 
 # Modules that contribute command groups, each with ``register(subparsers)``.
-_COMMAND_MODULES = ("kit.builders.cli", "kit.builders.shapes", "kit.notebooks", "kit.data.cli", "kit.batch.cli")
+_COMMAND_MODULES = ("kit.builders.cli", "kit.builders.shapes", "kit.notebooks", "kit.data.cli", "kit.batch.cli",
+                    "kit.export_script")
 
 
 def build_parser() -> argparse.ArgumentParser:

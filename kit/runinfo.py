@@ -36,6 +36,11 @@ def is_headless() -> bool:
     return detect()
 
 
+def is_main_process() -> bool:
+    """False on the non-main processes of ``accelerate launch`` / ``torchrun`` (``RANK`` > 0): only rank 0 writes."""
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
 def record_data_file(path: str | os.PathLike[str]) -> None:
     """Remember that this process read ``path`` (loaders call this), for the run manifest."""
     _DATA_FILES[str(Path(path).resolve())] = None
@@ -162,7 +167,11 @@ def write_metrics(
     loss_key: str = "loss",
     eval: dict[str, Any] | None = None,  # named after the key it is written under
 ) -> Path:
-    """Write ``metrics.json`` to ``output_dir`` (schema in the module docstring) and return its path."""
+    """Write ``metrics.json`` to ``output_dir`` (schema in the module docstring) and return its path.
+
+    On a non-main process of a multi-process launch it writes nothing (the path is still returned)."""
+    if not is_main_process():
+        return Path(output_dir) / "metrics.json"
     trace = loss_trace(trainer.state.log_history, loss_key) if trainer is not None else []
     steps = int(trainer.state.global_step) if trainer is not None else 0
     payload = {
