@@ -59,7 +59,7 @@ def test_report_json_with_tokenizer_and_details(tmp_path: Path, capsys: pytest.C
     assert data["details"][0]["notes"] == {"first_invalid_json_line": 9, "first_non_object_row": 8}
     assert set(data["quality"]["tokens"]) == {"instruction", "input", "output"}
     assert main([*argv[:-1], str(tmp_path / "no-tokenizer-here")]) == 2
-    assert "cannot load a tokenizer" in capsys.readouterr().err
+    assert "no-tokenizer-here: no such folder" in capsys.readouterr().err
 
 
 def test_report_text_for_each_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

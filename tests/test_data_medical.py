@@ -217,10 +217,10 @@ def test_no_ansi_codec_and_no_row_loops() -> None:
     # Some public code passes encoding="ANSI": no such codec exists on Linux, so we never name it.
     with pytest.raises(LookupError):
         codecs.lookup("ANSI")
-    assert CODECS == ("utf-8", "gbk", "gb18030")
-    from kit.data import arrowtext, dedupe, medical
+    assert CODECS == ("utf-8", "gbk", "gb18030", "big5")
+    from kit.data import arrowtext, csvrows, dedupe, medical
 
-    for module in (medical, arrowtext, dedupe):  # the vectorised path: no row loops over frames
+    for module in (medical, arrowtext, dedupe, csvrows):  # the vectorised path: no row loops over frames
         for node in ast.walk(ast.parse(inspect.getsource(module))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 assert node.func.attr not in {"iterrows", "itertuples", "iter_rows", "to_pylist"}, module

@@ -89,13 +89,21 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 def _tokenizer(path: str | None) -> Any:
     if path is None:
         return None
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise KitError(
+            f"--tokenizer {path}: no such folder; pass a local folder holding a tokenizer "
+            "(tokenizer.json or tokenizer_config.json, as save_pretrained writes it)"
+        )
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as exc:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise KitError(
-            f"{path}: cannot load a tokenizer from this folder ({exc}); pass a local tokenizer folder"
+            f"--tokenizer {path}: this folder holds no tokenizer that loads ({first}); pass the folder a "
+            "tokenizer was saved to with save_pretrained"
         ) from None
 
 
@@ -122,19 +130,52 @@ def _report(args: argparse.Namespace) -> int:
 
 def write_jsonl(dataset: Any, path: str | Path) -> int:
     """Write every row of ``dataset`` as one UTF-8 JSON object per line (Chinese kept as is); returns the count."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    import errno
+    import os
+
+    from kit.errors import RunFailed
+
+    out = check_output_path(path)
+    # A regular file is written to a temporary and renamed (all or nothing); /dev/stdout or a FIFO in place.
+    direct = out.exists() and not out.is_file()
+    tmp = out if direct else out.with_name(f".{out.name}.tmp")
     count = 0
-    with open(out, "w", encoding="utf-8", newline="\n") as handle:
-        for batch in dataset.iter(batch_size=1000):
-            names = list(batch)
-            for values in zip(*(batch[n] for n in names), strict=True):
-                handle.write(json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False) + "\n")
-                count += 1
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            for batch in dataset.iter(batch_size=1000):
+                names = list(batch)
+                for values in zip(*(batch[n] for n in names), strict=True):
+                    handle.write(json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False) + "\n")
+                    count += 1
+        if not direct:
+            os.replace(tmp, out)  # a failed write never leaves half a file under the real name
+    except OSError as exc:
+        if not direct:
+            tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RunFailed(
+                f"{path}: the disk is full after {count} records; nothing was written, free space or write elsewhere"
+            ) from None
+        raise KitError(f"{path}: cannot write the output ({exc.strerror or exc}); choose another -o path") from None
     return count
 
 
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as a file to write, or a :class:`KitError` if it is a folder or lies under a file."""
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise KitError(f"-o {path}: this is a folder; give the .jsonl file to write, e.g. {out / 'clean.jsonl'}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise KitError(f"-o {path}: {parent} is a file, not a folder; choose another output path")
+            break
+    return out
+
+
 def _convert(args: argparse.Namespace) -> int:
+    check_output_path(args.output)  # before the load: a bad -o fails at once
     dataset, report = _load(args)
     count = write_jsonl(dataset, args.output)
     _show(report, args)

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.arrowtext import normalise_array, placeholder_mask
+from kit.data.csvrows import read_csv_table
 from kit.data.dedupe import duplicated_pairs, pair_keys
-from kit.data.files import ChunkReader, decode_to_utf8, files_fingerprint, find_files
+from kit.data.files import decode_to_utf8, files_fingerprint, find_files
 from kit.data.report import SAMPLES_PER_REASON, FileReport, LoadReport
 from kit.data.sources import Spec
 from kit.errors import KitError
@@ -141,41 +142,26 @@ def choose_columns(header: list[str], columns: dict[str, str] | None, where: str
 def _read_csv(path: Path, report: FileReport, columns: dict[str, str] | None = None) -> Any:
     """Decode and parse one CSV into an Arrow table with input/output/title/sub_department string columns."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     report.encoding, chunks = decode_to_utf8(path)
     header = _header(path, chunks[0] if chunks else b"")
     wanted = choose_columns(header, columns, str(path))
     report.columns = list(header)
 
-    bad: list[str] = []
-
-    def on_bad_row(row: Any) -> str:
-        bad.append(row.text)
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            ChunkReader(chunks),
-            # Big blocks: few chunks per column, so the per-chunk numpy work later stays cheap.
-            read_options=pacsv.ReadOptions(block_size=_BLOCK_SIZE),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_bad_row),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                include_columns=[c for c in wanted.values() if c is not None],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise KitError(
-            f"{path}: the CSV cannot be parsed ({str(exc).splitlines()[0]}); look for an unclosed quote "
-            "near that spot, or re-save the file from a spreadsheet as CSV"
-        ) from None
-    report.rows_read = table.num_rows + len(bad)
+    include = [c for c in wanted.values() if c is not None]
+    parsed = read_csv_table(path, chunks, header, include, lambda: decode_to_utf8(path)[1])
+    table, bad, broken = parsed.table, parsed.bad_rows, parsed.unclosed_quote_lines
+    report.rows_read = table.num_rows + len(bad) + len(broken)
     report.skip("bad_row", len(bad))
     if bad:
         report.notes["first_bad_row"] = bad[0][:120]
+    report.skip("unclosed_quote", len(broken))
+    if broken:
+        report.notes["first_unclosed_quote_line"] = broken[0]
+        report.notes["unclosed_quote"] = (
+            f"line {broken[0]}: a quote opens in this row and never closes properly; the row was skipped and the "
+            f"rows after it were read normally ({len(broken)} such row{'s' if len(broken) != 1 else ''}); fix the quote"
+        )
     empty = pa.repeat(pa.scalar("", pa.string()), table.num_rows)
     return pa.table({out: table.column(src) if src is not None else empty for out, src in wanted.items()})
 
