@@ -33,10 +33,40 @@ def _say(message: str) -> None:
     print(f"[kit] {message}", flush=True)
 
 
+class BootstrapError(Exception):
+    """A step that failed, with the one line to print and the exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _run(cmd: list[str], **kwargs: object) -> None:
-    result = subprocess.run(cmd, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
-    if result.returncode != 0:
-        sys.exit(result.returncode)
+    pip = "pip" in cmd[1:4]
+    if pip and "stderr" not in kwargs:
+        code, error = _pip(cmd)
+    else:
+        code, error = subprocess.run(cmd, cwd=ROOT, **kwargs).returncode, ""  # type: ignore[call-overload]
+    if code != 0:
+        what = " ".join(Path(c).name if i == 0 else c for i, c in enumerate(cmd[:6]))
+        raise BootstrapError(f"`{what} ...` failed (exit {code}){': ' + error if error else ''}", code)
+
+
+def pip_error(stderr: str) -> str:
+    """The gist of pip's stderr: its ERROR lines joined (or the last line), on one line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    text = " ".join(errors or lines[-1:])
+    return text[:400] + ("..." if len(text) > 400 else "")
+
+
+def _pip(cmd: list[str]) -> tuple[int, str]:
+    """Run a pip command, passing its stderr through; returns (exit code, :func:`pip_error` of its stderr)."""
+    result = subprocess.run(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, errors="replace", check=False)
+    if result.stderr:
+        sys.stderr.write(result.stderr)
+        sys.stderr.flush()
+    return result.returncode, pip_error(result.stderr or "") if result.returncode else ""
 
 
 def _venv_python(venv: Path) -> Path:
@@ -79,11 +109,15 @@ def install(venv: Path | None, *, gpu: bool = False, dev: bool = False) -> Path:
             constraints.write(f"torch=={torch_version}\n")
     target = "." + (f"[{','.join(extras)}]" if extras else "")
     _say(f"installing the kit and its pinned set{' + ' + ', '.join(extras) if extras else ''}")
-    if subprocess.run([*pip, "-c", constraints.name, "-e", target], cwd=ROOT, check=False).returncode != 0:
-        if not gpu:
-            sys.exit(1)
-        # Typically no xformers build for this torch: keep the torch, drop xformers (Unsloth falls back to SDPA).
-        _say(f"no xformers matches torch {torch_version}; installing without it (Unsloth uses PyTorch SDPA)")
+    code, error = _pip([*pip, "-c", constraints.name, "-e", target])
+    if code != 0:
+        if not gpu or "xformers" not in error.lower():
+            os.unlink(constraints.name)
+            raise BootstrapError(f"pip could not install the kit{' with ' + ', '.join(extras) if extras else ''}: "
+                                 f"{error or f'exit {code}'}", code)
+        # No xformers build for this torch: keep the torch, drop xformers (Unsloth falls back to SDPA).
+        _say(f"pip could not install xformers for torch {torch_version or '(none found)'} ({error}); "
+             "installing without it (Unsloth uses PyTorch SDPA)")
         fallback = "." + "[" + ",".join(["dev"] * dev + ["gpu-core"]) + "]"
         _run([*pip, "-c", constraints.name, "-e", fallback])
     os.unlink(constraints.name)
@@ -94,7 +128,7 @@ def install(venv: Path | None, *, gpu: bool = False, dev: bool = False) -> Path:
         check = f"import importlib.util as u; print(','.join(m for m in {CUDA_ONLY!r} if u.find_spec(m)))"
         found = subprocess.run([str(py), "-c", check], capture_output=True, text=True, check=False).stdout.strip()
         if found:
-            sys.exit(f"[kit] CUDA-only packages in a CPU environment: {found}; remove them with pip uninstall")
+            raise BootstrapError(f"CUDA-only packages in a CPU environment: {found}; remove them with pip uninstall")
     for old in venv.glob(".kit-install-*"):
         old.unlink()
     stamp.touch()
@@ -129,9 +163,36 @@ def run_tests(venv: Path, pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python3 -m kit.bootstrap``."""
+    """Entry point for ``python3 -m kit.bootstrap``: every failure is one ``[kit] error:`` line (``--debug``: traceback)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        return _main([a for a in args if a != "--debug"])
+    except SystemExit:
+        raise
+    except BaseException as exc:  # every error becomes one line; the traceback only with --debug
+        if isinstance(exc, KeyboardInterrupt):
+            print("[kit] interrupted", file=sys.stderr)
+            return 130
+        if debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        if isinstance(exc, BootstrapError):
+            message, code = str(exc), exc.code
+        elif isinstance(exc, OSError):
+            message = f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}"
+            code = 1
+        else:
+            message, code = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1
+        print(f"[kit] error: {' '.join(message.split())}", file=sys.stderr)
+        return code
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m kit.bootstrap", description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", default=".venv", help="virtual environment folder (default .venv)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="action", required=True)
     p_run = sub.add_parser("run", help="install, build the tiny model, run every notebook headless")
     p_run.add_argument("--out", default="runs/tiny", help="batch output folder (default runs/tiny)")

@@ -1,6 +1,8 @@
-"""The one exception type for mistakes a user can fix (bad file, bad plan, missing tool).
+"""The exception types for failures the CLI reports in one line (bad input, a failed run).
 
-Its message names the file, the row or entry, and the fix; the CLI prints it without a traceback.
+A :class:`KitError` message names the file, the row or entry, and the fix; the CLI prints it without a
+traceback and exits with :attr:`KitError.exit_code` (2: bad input). :class:`RunFailed` is for a run that
+could not finish for reasons outside the input (a full disk, a tool that failed): exit code 1.
 """
 
 from __future__ import annotations
@@ -8,3 +10,11 @@ from __future__ import annotations
 
 class KitError(Exception):
     """A problem with the user's input or set-up, explained in the message."""
+
+    exit_code = 2
+
+
+class RunFailed(KitError):
+    """A run that failed although its input was fine (disk full, a subprocess that failed), explained."""
+
+    exit_code = 1

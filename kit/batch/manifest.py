@@ -10,6 +10,9 @@ while it executes)::
      "started_at", "ended_at" (ISO 8601 UTC), "wall_s", "notebook_s", "overhead_s", "peak_memory_mb",
      "final_loss", "loss_trace", "metrics", "error": {"ename", "evalue", "cell", "source", "traceback"} | null,
      "reference": {"status", "detail"} | null, "resumed"}
+
+``env`` keeps every variable's name, but secret-looking ones (TOKEN, KEY, SECRET, PASSWORD, ... and the
+Hugging Face / W&B token names) are written as ``"<redacted>"``: a manifest never holds a token.
 """
 
 from __future__ import annotations
@@ -166,8 +169,29 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+REDACTED = "<redacted>"
+# A name part (split at _ . -) ending in one of these marks a secret: HF_TOKEN, HUGGING_FACE_HUB_TOKEN,
+# WANDB_API_KEY, OPENAI_APIKEY, DB_PASSWORD, AWS_SECRET_ACCESS_KEY... (TOKENIZERS_PARALLELISM is not one).
+_SECRET_PART = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|AUTH|COOKIE|SESSION)S?$")
+_SECRET_NAMES = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_API_TOKEN",
+                           "WANDB_API_KEY", "WANDB_KEY", "WANDB_TOKEN"})
+
+
+def is_secret_name(name: str) -> bool:
+    """True for environment variable names whose values must never be written (tokens, keys, passwords)."""
+    upper = str(name).upper()
+    return upper in _SECRET_NAMES or any(_SECRET_PART.search(part) for part in re.split(r"[_.\-]+", upper) if part)
+
+
+def redact_env(env: dict[str, Any] | None) -> dict[str, Any]:
+    """``env`` with the value of every secret-looking name (:func:`is_secret_name`) replaced by ``<redacted>``."""
+    return {k: REDACTED if is_secret_name(k) else v for k, v in (env or {}).items()}
+
+
 def write_json(path: Path, value: dict[str, Any]) -> None:
-    """Write ``value`` as indented JSON atomically (a reader never sees half a file)."""
+    """Write ``value`` as indented JSON atomically (a reader never sees half a file); an ``env`` is redacted."""
+    if isinstance(value.get("env"), dict):
+        value = {**value, "env": redact_env(value["env"])}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -34,6 +34,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,21 +210,84 @@ def _unknown_parameter(where: str, key: str, known: dict[str, Any]) -> KitError:
     )
 
 
+# A plan expands to at most this many YAML nodes once aliases are followed (real plans: a few hundred).
+MAX_PLAN_NODES = 100_000
+
+
+def _expanded_size(node: Any, label: str) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (memoised: shared nodes cost once here)."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def children(item: Any) -> list[Any]:
+        value = getattr(item, "value", None)
+        if not isinstance(value, list):
+            return []
+        return [part for pair in value for part in (pair if isinstance(pair, tuple) else (pair,))]
+
+    stack: list[tuple[Any, bool]] = [(node, False)]
+    while stack:
+        item, done = stack.pop()
+        key = id(item)
+        if done:
+            visiting.discard(key)
+            sizes[key] = min(MAX_PLAN_NODES + 1, 1 + sum(sizes[id(c)] for c in children(item)))
+            continue
+        if key in sizes:
+            continue
+        if key in visiting:
+            raise KitError(f"{label}: a YAML alias refers to the node that contains it; write the values out")
+        visiting.add(key)
+        stack.append((item, True))
+        stack.extend((c, False) for c in children(item) if id(c) not in sizes)
+    return sizes[id(node)]
+
+
+def _plan_loader(label: str) -> type:
+    """A ``yaml.SafeLoader`` that refuses documents whose aliases expand to more than MAX_PLAN_NODES nodes."""
+    import yaml
+
+    class PlanLoader(yaml.SafeLoader):
+        def get_single_node(self) -> Any:
+            node = super().get_single_node()
+            if node is not None and _expanded_size(node, label) > MAX_PLAN_NODES:
+                raise KitError(
+                    f"{label}: the plan's YAML aliases (*name) expand to more than {MAX_PLAN_NODES:,} values; "
+                    "a plan needs a few hundred at most: write the values out instead of nesting aliases"
+                )
+            return node
+
+    return PlanLoader
+
+
 def read_plan_file(path: Path, label: str) -> dict[str, Any]:
-    """The plan mapping from ``path`` via ``yaml.safe_load``; tags such as ``!!python/object`` are refused."""
+    """The plan mapping from ``path`` via a safe YAML loader; tags such as ``!!python/object`` are refused.
+
+    The file must be UTF-8; aliases are allowed as long as the plan they expand to stays small (an alias
+    bomb is refused before anything walks it), and nesting deeper than the parser allows is refused too.
+    """
     import yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise KitError(f"{label}: cannot read the plan ({exc.strerror or exc})") from exc
+        raise KitError(f"{label}: cannot read the plan ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise KitError(
+            f"{label}: the plan is not UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
+            "save it as UTF-8 (e.g. `iconv -f GBK -t UTF-8`)"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_plan_loader(label))  # a SafeLoader subclass: no tags
     except yaml.YAMLError as exc:
         raise KitError(
             f"{label}: not a valid plan ({' '.join(str(exc).split())}); plans are plain YAML "
             "(mappings, lists, strings, numbers), tags such as !!python/object are not allowed"
-        ) from exc
+        ) from None
+    except RecursionError:
+        raise KitError(f"{label}: the plan is nested too deeply to read; plans are a few levels deep") from None
     if not isinstance(data, dict):
         raise KitError(f"{label}: a plan is a mapping with a 'runs' list (see kit batch --help)")
     unknown = [k for k in data if k not in _TOP_KEYS]
@@ -448,12 +512,26 @@ def _finish(specs: list[RunSpec], out_dir: Path, label: str) -> None:
             spec.parameters["output_dir"] = str(spec.output_dir)
 
 
+def check_out_dir(out: Path, what: str = "--out") -> None:
+    """A :class:`KitError` unless ``out`` is a folder or can be created as one (not a file, not under a file)."""
+    if out.exists() and not out.is_dir():
+        raise KitError(f"{what} {out}: this is a file, not a folder; give a folder for the runs (it is created)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise KitError(f"{what} {out}: {parent} is a file, not a folder; choose another output folder")
+            if not os.access(parent, os.W_OK | os.X_OK) and not out.exists():
+                raise KitError(f"{what} {out}: cannot create it, {parent} is not writable; choose another folder")
+            break
+
+
 def load_plan(path: str | Path, out_dir: str | Path | None = None) -> Plan:
     """Read, expand and validate the plan at ``path``; runs go under ``out_dir`` (default ``runs/<stem>``)."""
     label = str(path)
     plan_path = Path(path).expanduser().resolve()
     data = read_plan_file(plan_path, label)
     out = Path(out_dir if out_dir is not None else Path("runs") / plan_path.stem).expanduser().resolve()
+    check_out_dir(out, "--out" if out_dir is not None else "the output folder")
     env_raw = _mapping(data, "env", label)
     env: dict[str, str] = {}
     for key, value in env_raw.items():

@@ -29,6 +29,7 @@ from kit.batch.manifest import (
     package_versions,
     parameters_sha256,
     read_json,
+    redact_env,
     utc_now,
     write_json,
 )
@@ -132,7 +133,7 @@ class BatchRunner:
             "parameters_sha256": parameters_sha256(spec.parameters),
             "parameters_written": spec.written,
             "output_dir": None if spec.output_dir is None else str(spec.output_dir),
-            "env": dict(self.plan.env),
+            "env": redact_env(self.plan.env),
             "git": git_info(),
             "versions": package_versions(),
             "device": None,
@@ -196,7 +197,7 @@ class BatchRunner:
         manifest["started_at"] = utc_now()
         if resume:
             manifest["resume_from_checkpoint"] = "latest"
-        manifest["env"] = {**slot.env, **self.plan.env}
+        manifest["env"] = redact_env({**slot.env, **self.plan.env})
         write_json(spec.run_dir / "manifest.json", manifest)
         log = open(spec.run_dir / "papermill.log", "wb")  # closed in _finish
         started, started_epoch = time.perf_counter(), time.time()
@@ -261,7 +262,8 @@ class BatchRunner:
         return manifest
 
     @staticmethod
-    def _terminate(active: _Active) -> None:
+    def _terminate(active: _Active, force: Callable[[], bool] = lambda: False) -> None:
+        """Stop one run's process tree: SIGTERM, then SIGKILL after 5 s (at once when ``force()`` turns true)."""
         if hasattr(active.process, "kit_stop"):  # a remote backend's task: it stops its own notebook
             active.process.kit_stop()
             return
@@ -277,7 +279,10 @@ class BatchRunner:
                 proc.terminate()
             except psutil.NoSuchProcess:
                 pass
-        _, alive = psutil.wait_procs(procs, timeout=5)
+        deadline = time.monotonic() + 5
+        alive = procs
+        while alive and not force() and time.monotonic() < deadline:
+            _, alive = psutil.wait_procs(alive, timeout=0.2)
         for proc in alive:
             try:
                 proc.kill()
@@ -309,9 +314,15 @@ class BatchRunner:
         if threading.current_thread() is not threading.main_thread():
             return {}
 
+        # The handler only sets flags (raising from it could land anywhere, e.g. mid-way through writing a
+        # manifest): the loop sees _stop within POLL_S; a second signal makes _terminate kill at once.
+        self._force = False
+
         def stop(signum: int, frame: object) -> None:
             if self._stop:
-                raise KeyboardInterrupt
+                self._force = True
+                self.echo(f"{signal.Signals(signum).name} again: killing the running notebooks now")
+                return
             self._stop = True
             self.echo(f"{signal.Signals(signum).name}: stopping; terminating running notebooks (again to force)")
 
@@ -366,21 +377,24 @@ class BatchRunner:
         except KeyboardInterrupt:
             interrupted = True
             for item in active:
-                self._terminate(item)
+                self._terminate(item, lambda: getattr(self, "_force", False))
                 self._record(self._finish(item, interrupted=True), results)
             for spec in pending:
                 manifest = self._base_manifest(spec, "not started")
                 manifest["reason"] = "the batch was interrupted before this run started"
                 results[spec.name] = manifest
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        except BaseException:
+            _restore_signals(previous)
+            raise
         manifests = [results[s.name] for s in plan.runs]
         counts: dict[str, int] = {}
         for manifest in manifests:
             counts[manifest["status"]] = counts.get(manifest["status"], 0) + 1
         result = BatchResult(manifests, interrupted, counts)
-        self._write_report(result, time.perf_counter() - started)
+        try:  # still our handlers: a Ctrl-C while the summary is written does not lose it
+            self._write_report(result, time.perf_counter() - started)
+        finally:
+            _restore_signals(previous)
         return result
 
     def _write_report(self, result: BatchResult, seconds: float) -> None:
@@ -400,6 +414,11 @@ class BatchRunner:
         _, md_path = write_summary(plan.out_dir, result.manifests, header)
         state = "interrupted" if result.interrupted else "done"
         self.echo(f"batch {state}: {counts} in {seconds:.1f} s → {md_path}")
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _clear_run_dir(run_dir: Path, keep: Path | None = None) -> None:
