@@ -1,0 +1,415 @@
+"""Hostile input and faults (issue 15): each category has a generated fixture and its exact expected outcome.
+
+Every CLI failure is one line on stderr (exit 2 bad input, 1 failed run), never a traceback; every row read is
+kept or counted (``rows_read == kept + skipped``); no secret reaches a file a batch writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_batch_helpers import write_notebook, write_plan
+
+from kit.cli import main
+from kit.paths import repo_root
+
+GOOD = {"instruction": "说一句问候语", "input": "", "output": "你好"}
+GOOD2 = {"instruction": "Say hello", "input": "", "output": "Hello"}
+
+
+def kit(*args: Any) -> tuple[int, str, str]:
+    """Run ``kit ARGS`` in this process; (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str) -> str:
+    """The single ``error:`` line of stderr (fails on a traceback or on more than one line)."""
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def report_json(path: Path, kind: str, *extra: Any) -> dict[str, Any]:
+    code, out, err = kit("data", "report", path, "--kind", kind, "--json", *extra)
+    assert code == 0, err
+    data = json.loads(out)
+    for part in [*data["files"], data["totals"]]:
+        assert part["rows_read"] == part["rows_kept"] + sum(part["skipped"].values())
+    return data
+
+
+def notes(data: dict[str, Any]) -> dict[str, Any]:
+    return data["details"][0]["notes"] if data["details"] else {}
+
+
+# -- JSON values Python's parser rejects cost only their line -------------------------------------------------
+
+BAD_JSON_LINES = {
+    "int_over_4300_digits": '{"instruction": "x", "output": ' + "7" * 5000 + "}",
+    "deep_nesting": '{"instruction": "x", "output": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "lone_surrogate": '{"instruction": "x\\ud800", "output": "y"}',
+    "syntax_error": '{"instruction": "x", "output": ',
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_JSON_LINES))
+def test_bad_json_value_costs_only_its_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "a.jsonl"
+    lines = [json.dumps(GOOD, ensure_ascii=False), BAD_JSON_LINES[name], json.dumps(GOOD2)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = report_json(path, "alpaca")
+    assert data["totals"] == {"rows_read": 3, "rows_kept": 2, "skipped": {"invalid_json": 1}}
+    assert notes(data)["first_invalid_json_line"] == 2
+
+
+def test_json_array_with_huge_int_and_surrogate_skips_those_rows(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    body = ",\n".join([json.dumps(GOOD, ensure_ascii=False), '{"instruction": "x", "output": ' + "9" * 5000 + "}",
+                       '{"instruction": "\\udfff", "output": "y"}', json.dumps(GOOD2)])
+    path.write_text("[\n" + body + "\n]\n", encoding="utf-8")
+    data = report_json(path, "alpaca")
+    assert data["totals"] == {"rows_read": 4, "rows_kept": 2, "skipped": {"invalid_json": 2}}
+
+
+def test_json_array_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" + json.dumps(GOOD) + ", " + "[" * 100_000 + "]" * 100_000 + "]", encoding="utf-8")
+    code, _, err = kit("data", "report", path, "--kind", "alpaca")
+    assert code == 2 and "deep.json: a value is nested more deeply" in one_error_line(err)
+
+
+# -- Paths: symlink loops, bad -o, a full disk ------------------------------------------------------------------
+
+
+def test_symlink_loop_given_directly(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    code, _, err = kit("data", "report", loop, "--kind", "alpaca")
+    assert code == 2 and "loop.jsonl" in one_error_line(err) and "symbolic link" in err
+
+
+def test_symlink_loop_inside_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "d" / "IM_内科").mkdir(parents=True)
+    (tmp_path / "d" / "IM_内科" / "good.csv").write_bytes("ask,answer\n问一,答一\n".encode("gbk"))
+    (tmp_path / "d" / "IM_内科" / "loop.csv").symlink_to(tmp_path / "d" / "IM_内科" / "loop.csv")
+    (tmp_path / "d" / "self").symlink_to(tmp_path / "d")  # a folder loop is not followed
+    code, _, err = kit("data", "report", tmp_path / "d", "--kind", "medical")
+    line = one_error_line(err)
+    assert code == 2 and "loop.csv: a symbolic link that loops or points nowhere" in line
+
+
+@pytest.fixture()
+def alpaca_file(tmp_path: Path) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(GOOD, ensure_ascii=False) + "\n" + json.dumps(GOOD2) + "\n", encoding="utf-8")
+    return path
+
+
+def test_convert_output_is_a_folder(tmp_path: Path, alpaca_file: Path) -> None:
+    code, _, err = kit("data", "convert", alpaca_file, "--kind", "alpaca", "-o", tmp_path)
+    assert code == 2 and "this is a folder; give the .jsonl file to write" in one_error_line(err)
+
+
+def test_convert_output_under_a_file(tmp_path: Path, alpaca_file: Path) -> None:
+    code, _, err = kit("data", "convert", alpaca_file, "--kind", "alpaca", "-o", alpaca_file / "sub" / "x.jsonl")
+    assert code == 2 and f"{alpaca_file} is a file, not a folder" in one_error_line(err)
+
+
+def test_convert_on_a_full_disk(tmp_path: Path, alpaca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kit.data.cli as data_cli
+
+    real_open = open
+
+    class Full(io.TextIOWrapper):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "w" in mode:
+            return Full(real_open(path, "wb"), encoding="utf-8")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(data_cli, "open", full_open, raising=False)
+    out = tmp_path / "out" / "clean.jsonl"
+    code, _, err = kit("data", "convert", alpaca_file, "--kind", "alpaca", "-o", out)
+    assert code == 1 and "the disk is full" in one_error_line(err)
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no half file, no temporary left
+
+
+# -- Codecs -----------------------------------------------------------------------------------------------------
+
+TRADITIONAL_ASK = "醫生您好，我最近頭痛得厲害，晚上睡不著覺，還經常覺得噁心。請問這是什麼原因？"
+TRADITIONAL_ANSWER = "建議您到醫院神經內科就診，先做血壓測量和頭部檢查，平時注意休息。"
+
+
+def test_big5_is_decoded_as_big5_not_gb18030_gibberish(tmp_path: Path) -> None:
+    path = tmp_path / "IM_內科" / "big5.csv"
+    path.parent.mkdir()
+    path.write_bytes(f"ask,answer\n{TRADITIONAL_ASK},{TRADITIONAL_ANSWER}\n".encode("big5"))
+    from kit.data import load_medical
+
+    dataset, report = load_medical(path)
+    assert report.files[0].encoding == "big5"
+    assert dataset[0]["input"] == TRADITIONAL_ASK and dataset[0]["output"] == TRADITIONAL_ANSWER
+
+
+def test_plausibility_separates_real_text_from_misdecoded_big5() -> None:
+    from kit.data.files import IMPLAUSIBLE_SHARE, implausible_share
+
+    raw = (TRADITIONAL_ASK + TRADITIONAL_ANSWER).encode("big5")
+    assert implausible_share(raw.decode("gb18030"))[0] > 0.4
+    assert implausible_share(raw.decode("big5"))[0] < IMPLAUSIBLE_SHARE
+    simplified = "我今年三十岁，头痛两天了，需要做什么检查？建议到正规医院就诊，饮食宜清淡。"
+    assert implausible_share(simplified.encode("gbk").decode("gbk"))[0] == 0.0
+
+
+def test_no_plausible_codec_is_one_line_with_the_best_guess(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(b"ask,answer\n" + b"\xfe\xfe" * 50 + b",x\n")  # GB18030 user-defined area: private use
+    code, _, err = kit("data", "report", path, "--kind", "medical")
+    line = one_error_line(err)
+    assert code == 2 and "odd.csv: no codec gives plausible text" in line and "best guess gb18030" in line
+
+
+# -- CSV: unclosed quotes, huge fields, exit without a hang -----------------------------------------------------
+
+UNCLOSED = {
+    # name: (CSV text, rows in the file, kept, the line where the broken quote opens)
+    "middle": ('ask,answer\n问一,答一\n问二,"未闭合\n问三,答三\n问四,答四\n', 4, 3, 3),
+    "last_row": ('ask,answer\n问一,答一\n问二,答二\n问三,"未闭合\n', 3, 2, 4),
+    "closes_at_a_later_quote": ('ask,answer\n问一,"答一\n问二,答二\n问三,"答三"\n问四,答四\n', 4, 3, 2),
+    "swallows_to_the_end": ('ask,answer\n问一,答一\n"问二,答二\n问三,答三\n', 3, 2, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNCLOSED))
+def test_unclosed_quote_costs_one_row_and_names_its_line(tmp_path: Path, name: str) -> None:
+    text, rows, kept, line = UNCLOSED[name]
+    path = tmp_path / "q.csv"
+    path.write_bytes(text.encode("gbk"))
+    data = report_json(path, "medical", "--no-dedupe")
+    assert data["totals"] == {"rows_read": rows, "rows_kept": kept, "skipped": {"unclosed_quote": 1}}
+    assert notes(data)["first_unclosed_quote_line"] == line
+    assert notes(data)["unclosed_quote"].startswith(f"line {line}: a quote opens in this row")
+
+
+def test_stray_quote_inside_an_unquoted_field_is_data(tmp_path: Path) -> None:
+    path = tmp_path / "stray.csv"
+    path.write_bytes('ask,answer\n问一,他说"好\n问二,答二\n'.encode("gbk"))
+    data = report_json(path, "medical")
+    assert data["totals"] == {"rows_read": 2, "rows_kept": 2, "skipped": {}}
+
+
+def test_field_bigger_than_the_parser_block_parses(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    answer = "答" * (2 << 20)  # 6 MiB as UTF-8: bigger than the 4 MiB block
+    path.write_bytes(f'ask,answer\n问一,"{answer}"\n问二,答二\n'.encode("gbk"))
+    from kit.data import load_medical
+
+    dataset, report = load_medical(path)
+    assert report.totals == {"rows_read": 2, "rows_kept": 2, "skipped": {}}
+    assert len(dataset[0]["output"]) == len(answer)
+
+
+def test_bad_rows_and_a_huge_field_exit_cleanly(tmp_path: Path) -> None:
+    """The case that hung at exit in Arrow's thread-pool shutdown: bad rows counted, a huge field, no hang."""
+    rows = ["ask,answer", *(f"问{i},答{i}" + (",多" if i % 3 == 0 else "") for i in range(30_000))]
+    rows.insert(15_000, '问x,"' + "答" * (2 << 20) + '"')
+    path = tmp_path / "a.csv"
+    path.write_bytes(("\n".join(rows) + "\n").encode("gbk"))
+    env = {**os.environ, "PYTHONPATH": str(repo_root())}
+    proc = subprocess.run([sys.executable, "-m", "kit", "data", "report", str(path), "--kind", "medical", "--json"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["totals"] == {"rows_read": 30_001, "rows_kept": 20_001, "skipped": {"bad_row": 10_000}}
+
+
+# -- Zero rows: an error with the fix ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "content", "kind"), [("empty.jsonl", b"", "alpaca"),
+                                                        ("header_only.csv", b"department,title,ask,answer\n", "medical")])
+def test_zero_rows_is_an_error(tmp_path: Path, name: str, content: bytes, kind: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, _, err = kit("data", "report", path, "--kind", kind)
+    assert code == 2 and name in one_error_line(err)
+
+
+# -- Every command: one line, --debug for the traceback ---------------------------------------------------------
+
+
+def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(
+    alpaca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kit.data.cli as data_cli
+
+    def boom(args: Any) -> int:
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(data_cli, "_report", boom)
+    code, _, err = kit("data", "report", alpaca_file, "--kind", "alpaca")
+    assert code == 1
+    assert one_error_line(err) == "error: unexpected ZeroDivisionError: planted (rerun with --debug for the traceback)"
+    code, _, err = kit("data", "report", alpaca_file, "--kind", "alpaca", "--debug")
+    assert code == 1 and "Traceback" in err and err.strip().splitlines()[-1].startswith("error: unexpected")
+
+
+def test_tokenizer_folder_missing(alpaca_file: Path, tmp_path: Path) -> None:
+    code, _, err = kit("data", "report", alpaca_file, "--kind", "alpaca", "--tokenizer", tmp_path / "nope")
+    assert code == 2 and one_error_line(err).startswith(f"error: --tokenizer {tmp_path / 'nope'}: no such folder")
+
+
+def test_bootstrap_reports_the_pip_error_it_got(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from kit import bootstrap
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    pip_stderr = {"value": ""}
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if "-e" in cmd and cmd[-1] == ".[gpu]":
+            return subprocess.CompletedProcess(cmd, 1, "", pip_stderr["value"])
+        if "-e" in cmd or "-r" in cmd or "ipykernel" in cmd:
+            raise AssertionError("stop here: the fallback install was reached")
+        return subprocess.CompletedProcess(cmd, 0, "2.6.0\n", "")
+
+    monkeypatch.setattr(bootstrap.subprocess, "run", fake_run)
+    pip_stderr["value"] = "ERROR: Could not find a version that satisfies the requirement bitsandbytes==0.49.0\n"
+    with pytest.raises(bootstrap.BootstrapError, match="satisfies the requirement bitsandbytes") as caught:
+        bootstrap.install(venv, gpu=True)
+    assert "xformers" not in str(caught.value)
+    assert bootstrap.main(["--venv", str(venv), "install", "--gpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("[kit] error: pip could not install the kit with gpu: ERROR: Could")
+    pip_stderr["value"] = "ERROR: No matching distribution found for xformers==0.0.33\n"
+    with pytest.raises(AssertionError, match="fallback install was reached"):
+        bootstrap.install(venv, gpu=True)
+    assert "pip could not install xformers for torch 2.6.0 (ERROR: No matching distribution" in capsys.readouterr().out
+
+
+# -- Batches ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def notebook(tmp_path: Path) -> Path:
+    return write_notebook(tmp_path / "nb" / "dummy.ipynb")
+
+
+def test_plan_not_utf8(tmp_path: Path, notebook: Path) -> None:
+    plan = tmp_path / "gbk.yaml"
+    plan.write_bytes("runs:\n  - notebook: nb/dummy.ipynb\n    name: 中文\n".encode("gbk"))
+    code, _, err = kit("batch", plan, "--dry-run")
+    assert code == 2 and "gbk.yaml: the plan is not UTF-8 (byte " in one_error_line(err)
+
+
+def test_plan_alias_bomb_is_refused_quickly(tmp_path: Path, notebook: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    plan = tmp_path / "bomb.yaml"
+    plan.write_text("defaults:\n  tag: x\nruns:\n  - notebook: nb/dummy.ipynb\n    parameters:\n      upstream:\n"
+                    + "".join(f"        {line}\n" for line in lines), encoding="utf-8")
+    start = time.perf_counter()
+    code, _, err = kit("batch", plan, "--dry-run")
+    assert code == 2 and "aliases (*name) expand to more than 100,000 values" in one_error_line(err)
+    assert time.perf_counter() - start < 10
+
+
+def test_small_aliases_still_work(tmp_path: Path, notebook: Path) -> None:
+    plan = tmp_path / "anchors.yaml"
+    plan.write_text("runs:\n  - notebook: nb/dummy.ipynb\n    name: a\n    parameters: &p {steps: 2}\n"
+                    "  - notebook: nb/dummy.ipynb\n    name: b\n    parameters: *p\n", encoding="utf-8")
+    code, out, err = kit("batch", plan, "--dry-run")
+    assert code == 0, err
+    assert out.count('steps=2') == 2
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_out_that_is_a_file(tmp_path: Path, notebook: Path, where: str) -> None:
+    plan = write_plan(tmp_path / "p.yaml", {"runs": [{"notebook": "nb/dummy.ipynb"}]})
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    out = blocker if where == "file" else blocker / "runs"
+    code, _, err = kit("batch", plan, "--out", out)
+    assert code == 2
+    assert ("this is a file, not a folder" if where == "file" else f"{blocker} is a file") in one_error_line(err)
+
+
+SECRETS = {"HF_TOKEN": "hf_plantedSECRET1111", "WANDB_API_KEY": "wandb-planted-2222",
+           "DB_PASSWORD": "pw-planted-3333", "MY_SERVICE_SECRET": "planted-4444", "HUGGING_FACE_HUB_TOKEN": "hf_p5555"}
+
+
+def test_secrets_never_reach_a_file_the_batch_writes(tmp_path: Path, notebook: Path) -> None:
+    plan = write_plan(tmp_path / "p.yaml", {"env": {**SECRETS, "TOKENIZERS_PARALLELISM": "false"},
+                                           "runs": [{"notebook": "nb/dummy.ipynb", "name": "a"},
+                                                    {"notebook": "nb/dummy.ipynb", "name": "b",
+                                                     "parameters": {"fail": True}}]})
+    out = tmp_path / "out"
+    code, printed, err = kit("batch", plan, "--out", out)
+    assert code == 1, err  # run b fails on purpose: its error path writes files too
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert len(written) >= 8  # manifests, executed notebooks, logs, metrics, parameters, summaries, curves
+    for path in written:
+        data = path.read_bytes()
+        for value in SECRETS.values():
+            assert value.encode() not in data, f"{value} leaked into {path}"
+    for value in SECRETS.values():
+        assert value not in printed + err
+    manifest = json.loads(next(out.glob("01-a-*/manifest.json")).read_text(encoding="utf-8"))
+    assert {k: manifest["env"][k] for k in SECRETS} == dict.fromkeys(SECRETS, "<redacted>")
+    assert manifest["env"]["TOKENIZERS_PARALLELISM"] == "false"
+
+
+def test_second_ctrl_c_still_finalises(tmp_path: Path) -> None:
+    """Two Ctrl-C while a notebook ignores SIGTERM: killed at once, manifest ``interrupted``, summary written."""
+    body = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(sleep_s)\n"
+    write_notebook(tmp_path / "nb" / "stubborn.ipynb", body=body)
+    plan = write_plan(tmp_path / "slow.yaml", {"runs": [{"notebook": "nb/stubborn.ipynb", "name": "slow",
+                                                         "parameters": {"sleep_s": 120.0}}]})
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(repo_root())}
+    runner = subprocess.Popen([sys.executable, "-m", "kit", "batch", str(plan), "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            logs = list(out.glob("01-slow-*/papermill.log"))
+            if logs and "Executing Cell 3" in logs[0].read_text(errors="replace"):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the slow run never started")
+        time.sleep(1.0)
+        runner.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        runner.send_signal(signal.SIGINT)
+        start = time.perf_counter()
+        printed, _ = runner.communicate(timeout=60)
+        stopped_in = time.perf_counter() - start
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, printed
+    assert "Traceback" not in printed and "killing the running notebooks now" in printed
+    assert stopped_in < 30
+    manifest = json.loads(next(out.glob("01-slow-*/manifest.json")).read_text(encoding="utf-8"))
+    assert manifest["status"] == "interrupted" and manifest["ended_at"]
+    assert "interrupted" in (out / "summary.csv").read_text(encoding="utf-8")
+    assert (out / "summary.md").is_file()
