@@ -163,11 +163,15 @@ def open_rows(
     text = os.fspath(data_path)
     if text.startswith(REGISTRY_PREFIX):
         raise KitError(f"{text}: resolve registry entries with kit.data.registry.resolve first")
-    root = resolve_path(text)
-    if root.exists():
-        if root.is_dir() and _is_saved_dataset(root):
+    try:
+        root: Path | None = resolve_path(text)
+    except (RuntimeError, OSError):  # a symlink loop: find_files names it
+        root = None
+    if root is None or root.exists() or os.path.islink(text):
+        if root is not None and root.is_dir() and _is_saved_dataset(root):
             return str(root), [_saved_dataset_rows(root, split)]
-        return str(root), [_file_rows(file) for file in _walk(root, kind)]
+        found, paths = _walk(text, kind)
+        return str(found), [_file_rows(file) for file in paths]
     hub = split_hub_id(text)
     looks_local = text.startswith((".", "/", "~")) or text.count("/") > 1 or Path(text).suffix in ROW_SUFFIXES
     if hub is None or looks_local:
@@ -180,23 +184,20 @@ def open_rows(
     return f"hub:{name}", [_hub_rows(name, config or hub_config, split or hub_split, text)]
 
 
-def _walk(root: Path, kind: str) -> list[Path]:
+def _walk(path: str, kind: str) -> tuple[Path, list[Path]]:
+    """The data files ``path`` names (:func:`kit.data.files.find_files`), without save_to_disk/registry metadata."""
+    from kit.data.files import find_files
+
+    root, files = find_files(path, ROW_SUFFIXES, kind)
     if root.is_file():
-        return [root]
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in ROW_SUFFIXES
-        and p.name not in METADATA_NAMES
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+        return root, files
+    files = [p for p in files if p.name not in METADATA_NAMES]
     if not files:
         raise KitError(
-            f"{root}: no {'/'.join(ROW_SUFFIXES)} files in this folder; point the {kind} loader at a file or a "
-            "folder of them"
+            f"{root}: no {'/'.join(ROW_SUFFIXES)} data files in this folder (only {sorted(METADATA_NAMES)} metadata); "
+            f"point the {kind} loader at a file or a folder of them"
         )
-    return files
+    return root, files
 
 
 def _file_rows(file: Path) -> RowFile:
