@@ -21,6 +21,15 @@ def repo_root() -> Path:
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:
     """Resolve ``path`` against the working directory, then the repository root; absolute paths pass through."""
+    try:
+        return _resolve(path)
+    except RuntimeError as exc:  # Python 3.11: "Symlink loop from ..."
+        from kit.errors import KitError
+
+        raise KitError(f"{path}: cannot follow this path ({exc}); fix or remove the symbolic link") from None
+
+
+def _resolve(path: str | os.PathLike[str]) -> Path:
     candidate = Path(path).expanduser()
     if candidate.is_absolute() or candidate.exists():
         return candidate.resolve()
