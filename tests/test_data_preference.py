@@ -182,3 +182,28 @@ def test_prompt_column_mapping(tmp_path: Path) -> None:
         columns={"prompt": "question", "chosen": "good", "rejected": "bad"},
     )
     assert dataset.to_list() == [{"prompt": "Hi?", "chosen": "Hello.", "rejected": "Go."}]
+
+
+def test_ultrafeedback_and_hh_styles(tmp_path: Path) -> None:
+    rows = [
+        {  # UltraFeedback-style: a prompt column next to whole conversations; the conversations decide
+            "prompt": "Name a color.",
+            "chosen": [_user("Name a color."), _assistant("Blue.")],
+            "rejected": [_user("Name a color."), _assistant("Seven.")],
+        },
+        {  # Anthropic HH: each side is the whole dialogue as one string
+            "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A joke?\n\nAssistant: Knock knock.",
+            "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A joke?\n\nAssistant: No.",
+        },
+    ]
+    dataset, report = load_preference(write_jsonl(tmp_path / "u.jsonl", rows), chat=True)
+    assert counts(report.files[0]) == {"rows_read": 2, "rows_kept": 2, "skipped": {}}
+    assert report.files[0].fixed == {"from_chosen_messages": 1, "from_hh_text": 1}
+    first, second = dataset.to_list()
+    assert first == {
+        "prompt": [_user("Name a color.")],
+        "chosen": [_assistant("Blue.")],
+        "rejected": [_assistant("Seven.")],
+    }
+    assert second["prompt"] == [_user("Hi"), _assistant("Hello!"), _user("A joke?")]
+    assert (second["chosen"], second["rejected"]) == ([_assistant("Knock knock.")], [_assistant("No.")])

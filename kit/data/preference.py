@@ -7,7 +7,9 @@ Shapes read (they may be mixed in one folder; ``columns=`` maps other column nam
    message, a list of assistant messages, or a string;
 3. Alpaca-style ``instruction``/``input``/``chosen``/``rejected`` (optional ``system`` and ``history`` pairs);
 4. ``chosen_messages``/``rejected_messages`` (or ``chosen``/``rejected``) as whole conversations: the prompt is
-   everything up to the last user (or tool) turn, which must be the same in both; the rest is the answer.
+   everything up to the last user (or tool) turn, which must be the same in both; the rest is the answer. This
+   wins over a ``prompt`` column next to them (UltraFeedback-style sets carry both). Anthropic HH strings
+   (``"\n\nHuman: ...\n\nAssistant: ..."``) are read as such conversations.
 
 ``chat=True`` gives DPOTrainer's conversational form, which it renders with the chat template:
 ``prompt`` = ``[{"role", "content"}, ...]`` (system first, ending on the user), ``chosen``/``rejected`` =
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,22 +109,40 @@ def _alpaca_prompt(row: dict[str, Any], tags: Tags) -> list[dict[str, Any]]:
     return parse_messages(turns, tags, row.get("system"), end="user")[0]
 
 
+_HH_TURN = re.compile(r"\s*(Human|Assistant):", re.MULTILINE)
+_HH_SPLIT = re.compile(r"(?:^|\n\n)(Human|Assistant): ?")
+
+
+def _hh_turns(text: str) -> list[dict[str, str]]:
+    """``"\n\nHuman: hi\n\nAssistant: hello"`` (Anthropic HH) → user/assistant messages."""
+    parts = _HH_SPLIT.split(text.strip())
+    roles = {"Human": "user", "Assistant": "assistant"}
+    return [{"role": roles[parts[i]], "content": parts[i + 1]} for i in range(1, len(parts) - 1, 2)]
+
+
 def _prompt_and_answers(row: dict[str, Any], tags: Tags) -> tuple[list[dict[str, Any]], Any, Any, str]:
     """(prompt messages, chosen, rejected, shape fix name) for one row of any shape; raises :class:`Skip`."""
     chosen = row.get("chosen_messages", row.get("chosen"))
     rejected = row.get("rejected_messages", row.get("rejected"))
     if chosen is None or rejected is None:
         raise Skip("missing_field")
-    implicit = "chosen_messages" in row or (
-        not any(k in row for k in ("prompt", "conversations", "instruction"))
-        and _is_conversation(chosen, tags)
-    )
-    if implicit:
+    if (
+        isinstance(chosen, str)
+        and isinstance(rejected, str)
+        and _HH_TURN.match(chosen)
+        and _HH_TURN.match(rejected)
+    ):
+        chosen, rejected = _hh_turns(chosen), _hh_turns(rejected)  # Anthropic HH: the dialogue as one string
+        shape = "from_hh_text"
+    else:
+        shape = "from_chosen_messages"
+    # Whole conversations (shape 4): their shared beginning is the prompt, even where a prompt column exists.
+    if "chosen_messages" in row or _is_conversation(chosen, tags):
         prompt, chosen_answer = _split_conversation(chosen, tags)
         other, rejected_answer = _split_conversation(rejected, tags)
         if _plain(prompt) != _plain(other):
             raise Skip("prompt_mismatch")
-        return prompt, chosen_answer, rejected_answer, "from_chosen_messages"
+        return prompt, chosen_answer, rejected_answer, shape
     if "conversations" in row:
         prompt = parse_messages(row["conversations"], tags, row.get("system"), end="user")[0]
         shape = "from_sharegpt"
