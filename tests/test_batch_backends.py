@@ -201,7 +201,7 @@ def test_two_gpu_entry_runs_through_accelerate(tiny_model_dir: Path, tmp_path: P
     assert code == 0, printed
     m = manifests(tmp_path / "out")["alpaca"]
     log = (tmp_path / "out" / m["run_id"] / "papermill.log").read_text()
-    assert "[launch] accelerate.commands.launch --multi_gpu --num_processes 2" in log
+    assert "[launch] accelerate launch --multi_gpu --num_processes 2" in log
     assert m["final_loss"] is not None and (Path(m["output_dir"]) / "adapter_model.safetensors").is_file()
 
 
@@ -215,3 +215,19 @@ def test_tiny_plan_through_ray(ray_cluster, repo_root: Path, tmp_path: Path) -> 
     assert code == 0, printed
     found = manifests(tmp_path / "out")
     assert len(found) == 5 and all(m["status"] == "completed" and m["final_loss"] is not None for m in found.values())
+
+
+def test_two_gpu_entry_path_on_cpu_processes(four_runs: dict, tmp_path: Path) -> None:
+    """The gpus: 2 path without GPUs: the run is exported and started by accelerate launch as 2 processes
+    (gloo on CPU), and its manifest reads like a papermill run's."""
+    plan = write_plan(tmp_path / "two.yaml", {"runs": [{
+        "notebook": str(four_runs["root"] / "nb" / "dummy.ipynb"), "name": "two", "resources": {"gpus": 2},
+        "parameters": {"learning_rate": 0.5, "steps": 3, "tag": "t"},
+    }]})
+    code, printed = kit_batch(plan, "--out", tmp_path / "out")
+    m = manifests(tmp_path / "out")["two"]
+    log = (tmp_path / "out" / m["run_id"] / "papermill.log").read_text()
+    assert code == 0, printed + log[-2000:]
+    assert "[launch] accelerate launch --multi_gpu --num_processes 2" in log and log.count("step 3: loss") == 2  # both processes ran it
+    assert m["status"] == "completed" and m["notebook_s"] > 0 and len(m["loss_trace"]) == 3
+    assert (tmp_path / "out" / m["run_id"] / "train.py").is_file()

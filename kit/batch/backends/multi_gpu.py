@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[export] {note}", flush=True)
     parameters = yaml.safe_load(args.parameters.read_text(encoding="utf-8")) or {}
     command = launch_command(script, args.num_processes, option_values(parameters, notebook_parameters(args.notebook)))
-    print("[launch] " + " ".join(command[1:]), flush=True)
+    print("[launch] accelerate launch " + " ".join(command[3:]), flush=True)
     started = time.perf_counter()
     code = subprocess.call(command)
     _mark_executed(args.notebook, args.executed, time.perf_counter() - started, code != 0)
