@@ -85,17 +85,13 @@ def _kit_install():
     else:
         print("[kit] no torch here: pip installs the default build (for a CPU-only machine install the CPU build first)")
     extras = "[gpu]" if gpu else ""
-    if clone is not None:
-        targets = ["-e", f"{clone}{extras}"]
-    elif "://" in KIT_SOURCE:
-        targets = [f"@DIST@{extras} @ {KIT_SOURCE}"]
-    else:
-        targets = [KIT_SOURCE]
+    source = str(clone) if clone is not None else KIT_SOURCE
+    targets = ["-e", f"{clone}{extras}"] if clone is not None else [KIT_SOURCE, f"@DIST@{extras}"]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
         constraints.write("".join(pin + "\\n" for pin in pins))  # keeps the running torch
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", constraints.name]
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a wrong git URL fails instead of asking for a password
-    print(f"[kit] installing {targets[-1]} next to {', '.join(pins) or 'no torch'}" + (" with the gpu extra" if gpu else ""))
+    print(f"[kit] installing {source} next to {', '.join(pins) or 'no torch'}" + (" with the gpu extra" if gpu else ""))
     ok = subprocess.run([*pip, *targets], env=env, check=False).returncode == 0
     if not ok and gpu:
         print("[kit] retrying with the gpu-core extra (no xformers build matches this torch; Unsloth uses SDPA)")
@@ -105,7 +101,7 @@ def _kit_install():
         ok = subprocess.run([*pip, "--no-deps", @UNSLOTH@], env=env, check=False).returncode == 0
     os.unlink(constraints.name)
     if not ok:
-        raise RuntimeError(f"[kit] installing {targets[-1]} failed (pip says why above); "
+        raise RuntimeError(f"[kit] installing {source} failed (pip says why above); "
                            "set KIT_SOURCE to a pip requirement that works here, e.g. git+file:///path/to/clone")
     if not _kit_importable(clone):
         raise RuntimeError("[kit] installed, but not importable in this kernel: restart the kernel, then run on")

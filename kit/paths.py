@@ -19,8 +19,15 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def sample_data_dir() -> Path:
+    """The sample ``data/`` folder: the clone's, else the copy inside the installed package."""
+    clone = repo_root() / "data"
+    return clone if clone.is_dir() else Path(__file__).resolve().parent / "_sample_data"
+
+
 def resolve_path(path: str | os.PathLike[str]) -> Path:
-    """Resolve ``path`` against the working directory, then the repository root; absolute paths pass through."""
+    """Resolve ``path`` against the working directory, the repository root, then (for ``data/...``) the
+    package's sample data; absolute paths pass through, and a path found nowhere resolves against the cwd."""
     try:
         return _resolve(path)
     except RuntimeError as exc:  # Python 3.11: "Symlink loop from ..."
@@ -34,4 +41,10 @@ def _resolve(path: str | os.PathLike[str]) -> Path:
     if candidate.is_absolute() or candidate.exists():
         return candidate.resolve()
     from_root = repo_root() / candidate
-    return from_root.resolve() if from_root.exists() else candidate.resolve()
+    if from_root.exists():
+        return from_root.resolve()
+    if candidate.parts and candidate.parts[0] == "data":
+        packaged = sample_data_dir().joinpath(*candidate.parts[1:])
+        if packaged.exists():
+            return packaged.resolve()
+    return candidate.resolve()

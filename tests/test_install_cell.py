@@ -1,0 +1,175 @@
+"""The notebooks' install cell, run for real in a fresh virtual environment that has no kit.
+
+The venv gets the already-installed heavy packages (torch, transformers, unsloth, ...) of the running
+interpreter through a ``.pth`` file pointing at a folder of links that leaves the kit out, so the cell's pip
+finds them satisfied and only the kit itself is built and installed, non-editable, from a ``git+file://``
+snapshot of this checkout. Then the cell runs again (nothing may change), the tiny model is built from the
+packaged sample data, and notebook 01 runs to the end in a working directory that is not a clone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+from kit import __version__
+from kit.install_cell import cell_source
+
+ROOT = Path(__file__).resolve().parent.parent
+# Left out of the shared packages: the kit itself, and the venv's own pip / setuptools.
+_KIT_ENTRIES = ("kit", "__editable__", "unsloth_notebook_kit", "pip", "setuptools", "_distutils_hack",
+                "pkg_resources", "distutils-precedence.pth")
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git for the git+file:// source")
+
+
+def _snapshot(dest: Path) -> Path:
+    """A one-commit git repository holding this working tree (tracked and untracked, not ignored files)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        src, dst = ROOT / name, dest / name
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
+        subprocess.run([*git, *args], cwd=dest, check=True)
+    return dest
+
+
+def _shared_packages(dest: Path) -> Path:
+    """Links to every entry of this interpreter's site-packages except the kit (and pip/setuptools)."""
+    dest.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        if not entry.name.startswith(_KIT_ENTRIES) and not entry.name.endswith(".pth"):
+            (dest / entry.name).symlink_to(entry)
+    return dest
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _listing(site: Path) -> dict[str, float]:
+    return {str(p.relative_to(site)): p.stat().st_mtime for p in site.rglob("*") if not p.is_symlink()}
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A venv without the kit where the install cell ran once; what each step printed and took."""
+    tmp = tmp_path_factory.mktemp("install-cell")
+    source = _snapshot(tmp / "source")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     tmp, dict(os.environ)).stdout.strip())
+    (site / "_shared_packages.pth").write_text(f"{_shared_packages(tmp / 'shared')}\n", encoding="utf-8")
+    work = tmp / "work"  # not a clone: the cell must take KIT_SOURCE
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("KIT_ROOT", "PYTHONPATH", "VIRTUAL_ENV")}
+    env |= {"KIT_SOURCE": f"git+{source.as_uri()}", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "UNSLOTH_DISABLE_STATISTICS": "1", "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    before = _run([str(python), "-c", "import kit"], work, env)
+    start = time.perf_counter()
+    first = _run([str(python), "-c", cell_source()], work, env)
+    first_s = time.perf_counter() - start
+    return {"python": python, "site": site, "work": work, "env": env, "before": before, "first": first,
+            "first_s": first_s, "tmp": tmp}
+
+
+def test_the_venv_has_no_kit_before_the_cell(fresh: dict) -> None:
+    assert fresh["before"].returncode != 0 and "No module named 'kit'" in fresh["before"].stderr
+    torch = _run([str(fresh["python"]), "-c", "import torch; print(torch.__version__)"], fresh["work"], fresh["env"])
+    assert torch.returncode == 0, torch.stderr  # the heavy packages are shared
+
+
+def test_cell_installs_the_kit_from_kit_source(fresh: dict) -> None:
+    first = fresh["first"]
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "[kit] installing git+file://" in first.stdout and "next to torch==" in first.stdout
+    assert f"[kit] installed unsloth-notebook-kit {__version__}" in first.stdout
+    assert fresh["first_s"] < 120, f"install took {fresh['first_s']:.0f} s"
+    probe = ("import kit, kit.paths, torch; print(kit.__file__); print(kit.paths.sample_data_dir()); "
+             "print(kit.paths.resolve_path('data/alpaca/alpaca_en.json')); print(torch.__version__)")
+    out = _run([str(fresh["python"]), "-c", probe], fresh["work"], fresh["env"])
+    assert out.returncode == 0, out.stderr
+    kit_file, data_dir, alpaca, _torch = out.stdout.split()
+    assert Path(kit_file).is_relative_to(fresh["site"])  # a real (non-editable) install, not this checkout
+    assert Path(data_dir).is_dir() and not Path(data_dir).is_symlink() and Path(data_dir).is_relative_to(fresh["site"])
+    assert Path(alpaca).is_file() and Path(alpaca).is_relative_to(fresh["site"])
+
+
+def test_packaged_sample_data_is_complete(fresh: dict) -> None:
+    ours = sorted(str(p.relative_to(ROOT / "data")) for p in (ROOT / "data").rglob("*") if p.is_file())
+    shipped_root = fresh["site"] / "kit" / "_sample_data"
+    shipped = sorted(str(p.relative_to(shipped_root)) for p in shipped_root.rglob("*") if p.is_file())
+    assert shipped == ours
+    report = _run([str(fresh["python"]), "-m", "kit", "data", "report", "data/medical", "--kind", "medical"],
+                  fresh["work"], fresh["env"])
+    assert report.returncode == 0 and "内科" in report.stdout, report.stdout + report.stderr
+
+
+def test_second_run_changes_nothing(fresh: dict) -> None:
+    before = _listing(fresh["site"])
+    again = _run([str(fresh["python"]), "-c", cell_source()], fresh["work"], fresh["env"])
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"[kit] unsloth-notebook-kit {__version__} is installed: nothing to do"
+    assert _listing(fresh["site"]) == before
+    assert not any(p.name == "unsloth-notebook-kit" for p in fresh["work"].rglob("*"))  # no clone made
+
+
+def test_a_wrong_source_fails_with_one_clear_message(fresh: dict, tmp_path: Path) -> None:
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    env = {**fresh["env"], "KIT_SOURCE": f"git+{(tmp_path / 'nowhere').as_uri()}"}
+    pip_site = Path(sysconfig.get_paths()["purelib"])  # pip for the bare venv, from this interpreter
+    site = Path(_run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     tmp_path, env).stdout.strip())
+    (tmp_path / "pip-only").mkdir()
+    (tmp_path / "pip-only" / "pip").symlink_to(pip_site / "pip")
+    (site / "pip.pth").write_text(f"{tmp_path / 'pip-only'}\n", encoding="utf-8")
+    out = _run([str(venv / "bin" / "python"), "-c", cell_source()], tmp_path, env, timeout=120)
+    assert out.returncode != 0
+    assert "RuntimeError: [kit] installing git+file://" in out.stderr
+    assert "set KIT_SOURCE" in out.stderr.splitlines()[-1]
+
+
+@pytest.mark.notebooks
+def test_notebook_runs_to_the_end_in_the_fresh_venv(fresh: dict) -> None:
+    python, work, env = fresh["python"], fresh["work"], fresh["env"]
+    spec = _run([str(python), "-c", "from jupyter_client.kernelspec import KernelSpecManager as K; "
+                 "print(K().get_kernel_spec('python3').argv[0])"], work, env)
+    assert spec.stdout.strip() == str(python), spec.stdout + spec.stderr  # the kernel is the fresh venv's
+    tiny = _run([str(python), "-m", "kit", "tiny-model", str(fresh["tmp"] / "tiny"), "--pretrain-steps", "10"],
+                work, env)
+    assert tiny.returncode == 0, tiny.stdout + tiny.stderr
+    out = work / "01.ipynb"
+    params = {"model_name": str(fresh["tmp"] / "tiny"), "load_in_4bit": False, "dtype": "float32",
+              "max_seq_length": 256, "max_steps": 3, "per_device_train_batch_size": 4,
+              "gradient_accumulation_steps": 1, "output_dir": "outputs/01"}
+    cmd = [str(python), "-m", "papermill", str(ROOT / "notebooks" / "01_alpaca_sft.ipynb"), str(out),
+           "-k", "python3", "--no-progress-bar", "-y", json.dumps(params)]
+    run = _run(cmd, work, env, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    executed = json.loads(out.read_text(encoding="utf-8"))
+    install = next(c for c in executed["cells"] if "".join(c["source"]).startswith("# Install the kit."))
+    printed = "".join("".join(o.get("text", "")) for o in install["outputs"])
+    assert "is installed: nothing to do" in printed
+    assert (work / "outputs" / "01" / "adapter_config.json").is_file()
+    assert json.loads((work / "outputs" / "01" / "metrics.json").read_text(encoding="utf-8"))["steps"] == 3
