@@ -231,3 +231,55 @@ def test_two_gpu_entry_path_on_cpu_processes(four_runs: dict, tmp_path: Path) ->
     assert "[launch] accelerate launch --multi_gpu --num_processes 2" in log and log.count("step 3: loss") == 2  # both processes ran it
     assert m["status"] == "completed" and m["notebook_s"] > 0 and len(m["loss_trace"]) == 3
     assert (tmp_path / "out" / m["run_id"] / "train.py").is_file()
+
+
+@pytest.mark.parametrize("backend", ["ray", "slurm"])
+def test_ctrl_c_on_a_remote_backend(backend: str, four_runs: dict, tmp_path: Path, request, monkeypatch) -> None:
+    """SIGINT while a remote run executes: that run is interrupted (its notebook process ends), completed runs
+    stay completed and resumable, the run waiting for it is 'not started'; exit 130."""
+    import os
+    import signal
+    import threading
+
+    import psutil
+
+    if backend == "ray":
+        request.getfixturevalue("ray_cluster")
+    else:
+        pytest.importorskip("submitit", reason="submitit is an optional extra: pip install -e '.[slurm]'")
+        monkeypatch.setenv("KIT_SLURM_CLUSTER", "local")
+    notebook = str(four_runs["root"] / "nb" / "dummy.ipynb")
+    plan = write_plan(tmp_path / "slow.yaml", {"runs": [
+        {"notebook": notebook, "name": "fast"},
+        {"notebook": notebook, "name": "slow", "parameters": {"sleep_s": 120.0}},
+        {"notebook": notebook, "name": "later", "parameters": {"upstream": "{run:slow}"}},
+    ]})
+    out = tmp_path / "out"
+    seen: dict[str, list[int]] = {}
+
+    def interrupt_when_slow_runs() -> None:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            fast = list(out.glob("01-fast-*/manifest.json"))
+            logs = list(out.glob("02-slow-*/papermill.log"))
+            if (fast and '"completed"' in fast[0].read_text() and logs
+                    and "Executing Cell 3" in logs[0].read_text(errors="replace")):
+                papermill = [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
+                seen["kernels"] = [c.pid for p in papermill for c in [p, *p.children(recursive=True)]]
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=interrupt_when_slow_runs, daemon=True)
+    watcher.start()
+    code, printed = kit_batch(plan, "--out", out, "--backend", backend)
+    watcher.join(5)
+    assert code == 130, printed
+    found = manifests(out)
+    assert found["fast"]["status"] == "completed"
+    assert found["slow"]["status"] == "interrupted" and "interrupted" in found["slow"]["reason"]
+    assert [r["status"] for r in summary_without_timings(out)] == ["completed", "interrupted", "not started"]
+    assert seen["kernels"]
+    time.sleep(1)
+    alive = [pid for pid in seen["kernels"] if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, "the notebook (papermill or its kernel) outlived the interrupted batch"

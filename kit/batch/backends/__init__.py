@@ -41,8 +41,9 @@ class Backend(Protocol):
 
     name: str
 
-    def slots(self, jobs: int) -> tuple[list[JobSlot], str]:
-        """How many runs may execute at once, each slot's environment, and a one-line note for the header."""
+    def slots(self, jobs: int, runs: int = 0) -> tuple[list[JobSlot], str]:
+        """How many of the plan's ``runs`` may execute at once (``jobs``; 0: as many as the backend takes),
+        each slot's environment, and a one-line note for the batch header."""
         ...
 
     def start(self, spec: RunSpec, command: list[str], env: dict[str, str], log: IO[bytes]) -> Handle:
