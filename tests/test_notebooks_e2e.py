@@ -1,6 +1,9 @@
 """Every notebook, executed headless through `kit batch` on the tiny model and data/, in plan order.
 
 One batch for the whole module (about two minutes on 2 cores); the tests then read what it left behind.
+On a GPU machine the same tests hold: the reference is per device type (a CUDA run without a CUDA entry reads
+"no reference for cuda", not a failure), a GGUF export is checked for its Modelfile, and re-runs must agree
+to 1e-3 rather than bit for bit.
 """
 
 from __future__ import annotations
@@ -106,7 +109,12 @@ def test_evaluation_consumed_adapters(batch: tuple[Path, int]) -> None:
         assert any(key.startswith(f"{name}_") for key in metrics), metrics
     assert metrics["merge_max_abs_diff"] < 0.1  # bf16 rounding of the merged weights
     assert (run / "output" / "merged_16bit" / "config.json").is_file()
-    assert metrics["gguf_exported"] == 0  # no GPU here: skipped with a reason, never faked
+    import torch
+
+    if not torch.cuda.is_available():
+        assert metrics["gguf_exported"] == 0  # no GPU here: skipped with a reason, never faked
+    elif metrics["gguf_exported"]:  # a GPU machine with llama.cpp: the Ollama Modelfile sits next to the GGUF
+        assert list((run / "output").rglob("Modelfile")), "GGUF exported without a Modelfile"
 
 
 def test_manifest_records_provenance(batch: tuple[Path, int]) -> None:
@@ -121,4 +129,10 @@ def test_same_seed_gives_identical_loss_trace(batch: tuple[Path, int], tiny_mode
     assert kit_main(["batch", str(_plan_for(tiny_model_dir, tmp_path, only=("alpaca",))), "--out", str(out)]) == 0
     first = _load(_run_dir(batch[0], "alpaca") / "metrics.json")["loss_trace"]
     second = _load(_run_dir(out, "alpaca") / "metrics.json")["loss_trace"]
-    assert first == second
+    import torch
+
+    if torch.cuda.is_available():  # CUDA kernels (atomics in backward) may differ in the last bits between runs
+        assert [p["step"] for p in first] == [p["step"] for p in second]
+        assert [p["loss"] for p in second] == pytest.approx([p["loss"] for p in first], rel=1e-3, abs=1e-4)
+    else:
+        assert first == second
