@@ -205,3 +205,28 @@ def test_write_metrics_stores_the_block(tmp_path: Path) -> None:
     assert "eval" not in json.loads(write_metrics(tmp_path / "none", notebook="x").read_text(encoding="utf-8"))
     with pytest.raises(KitError, match=r"lacks \['gain'\]"):
         write_metrics(tmp_path, notebook="x", eval={"split": "holdout", "n": 1, "before": {}, "after": {}})
+
+
+def test_dpo_pairs_train_and_score_as_dpotrainer_sees_them(model_dir, tmp_path: Path) -> None:
+    """The conversational pairs go through Unsloth's DPOTrainer, and our log-probs are the ones it logs."""
+    from kit.model import load_for_training  # unsloth before trl
+
+    model, tokenizer, _ = load_for_training(str(model_dir), max_seq_length=128, load_in_4bit=False, lora_r=4,
+                                            lora_alpha=4, seed=1)
+    from trl import DPOTrainer
+
+    from kit.chat_format import dpo_dataset
+    from kit.preference_eval import reference_of, sequence_logps
+    from kit.training import dpo_config
+
+    pairs = dpo_dataset(tokenizer, PAIRS[:2])
+    with reference_of(model):
+        ref_chosen, ref_rejected = sequence_logps(model, tokenizer, list(pairs))
+    trainer = DPOTrainer(model=model, processing_class=tokenizer, train_dataset=pairs,
+                         args=dpo_config(str(tmp_path), max_seq_length=128, max_steps=1, per_device_train_batch_size=2,
+                                         gradient_accumulation_steps=1))
+    assert tokenizer.decode(trainer.train_dataset[0]["chosen_ids"]) == "Ottawa.<|im_end|>\n"
+    trainer.train()
+    logged = next(e for e in trainer.state.log_history if "logps/chosen" in e)  # step 1: policy == reference
+    assert logged["logps/chosen"] == pytest.approx(sum(ref_chosen) / 2, rel=1e-2)
+    assert logged["logps/rejected"] == pytest.approx(sum(ref_rejected) / 2, rel=1e-2)
