@@ -7,6 +7,11 @@ Generates N synthetic GBK medical rows in department folders (quoted commas, emb
 loader in a fresh subprocess (so peak RSS, from ``resource.getrusage``, is that loader's alone), checks that
 both keep exactly the same records (sha256 over every kept row, in order), and prints rows/s, the speed
 ratio and each peak RSS against the input's size. Goals: >= 20x faster, peak RSS <= 4x the input.
+
+It also measures the floor: a strict decode plus pyarrow's CSV parse of the same bytes, timed in the same
+process as warm ``load_medical`` calls (alternating, median of ``--repeat``); the goal is load_medical <= 1.5x
+the floor. A cold first call (a fresh process, nothing imported) is reported separately: it also pays
+the imports (pyarrow, datasets, ...), which a notebook pays once.
 ``--baseline-rows`` lets the slow loader run on a subset (whole files, round-robin over departments); its rows/s is
 extrapolated; the output says so.
 """
@@ -169,6 +174,72 @@ def _digest(dataset) -> str:
     return digest.hexdigest()
 
 
+def floor_load(root: Path) -> int:
+    """The floor: each CSV strictly decoded (UTF-8, else GBK, else GB18030) and parsed by pyarrow; returns rows."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rows = 0
+    for path in sorted(root.rglob("*.csv")):
+        raw = path.read_bytes()
+        for codec in ("utf-8", "gbk", "gb18030"):
+            try:
+                text = raw.decode(codec)
+                break
+            except UnicodeDecodeError:
+                continue
+        data = text.encode("utf-8")
+        header = data[: data.index(b"\n")].decode().strip().split(",")
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in header}),
+        )
+        rows += table.num_rows
+    return rows
+
+
+def child_floor(root: Path, repeat: int) -> None:
+    """Warm load_medical against the floor in this one process (alternating runs); one JSON line of medians."""
+    import statistics
+
+    import datasets  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    from kit.data import load_medical
+
+    load_medical(root)
+    floor_load(root)  # warm-up: first-use costs are not part of either number
+    floors, loads, floor_cpu, load_cpu = [], [], [], []
+    for _ in range(repeat):
+        start, cpu = time.perf_counter(), time.process_time()
+        floor_rows = floor_load(root)
+        floors.append(time.perf_counter() - start)
+        floor_cpu.append(time.process_time() - cpu)
+        start, cpu = time.perf_counter(), time.process_time()
+        _, report = load_medical(root)
+        loads.append(time.perf_counter() - start)
+        load_cpu.append(time.process_time() - cpu)
+    print(json.dumps({"floor_s": statistics.median(floors), "load_s": statistics.median(loads),
+                      "floor_cpu_s": statistics.median(floor_cpu), "load_cpu_s": statistics.median(load_cpu),
+                      "floors": floors, "loads": loads, "floor_rows": floor_rows, "rows_read": report.rows_read}))
+
+
+def child_cold(root: Path) -> None:
+    """A fresh process, nothing imported: the first load_medical call, then a warm one; one JSON line."""
+    start = time.perf_counter()
+    from kit.data import load_medical
+
+    load_medical(root)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    load_medical(root)
+    print(json.dumps({"first_s": first, "warm_s": time.perf_counter() - start}))
+
+
 def child(which: str, root: Path) -> None:
     """Run one loader in this (fresh) process and print one JSON line with time, memory and a digest."""
     import datasets  # noqa: F401  (imported before the clock starts, like a notebook would have)
@@ -192,9 +263,9 @@ def child(which: str, root: Path) -> None:
     print(json.dumps(out))
 
 
-def run_child(which: str, root: Path) -> dict:
+def run_child(which: str, root: Path, repeat: int = 3) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", which, "--root", str(root)],
+        [sys.executable, __file__, "--child", which, "--root", str(root), "--repeat", str(repeat)],
         capture_output=True,
         text=True,
         check=False,
@@ -236,9 +307,15 @@ def main() -> int:
         "--repeat", type=int, default=3, help="fresh-process runs of kit.load_medical (median shown)"
     )
     parser.add_argument("--keep", default=None, help="generate into this folder and keep it")
-    parser.add_argument("--child", choices=["kit", "tutorial"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["kit", "tutorial", "floor", "cold"], help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "floor":
+        child_floor(Path(args.root), args.repeat)
+        return 0
+    if args.child == "cold":
+        child_cold(Path(args.root))
+        return 0
     if args.child:
         child(args.child, Path(args.root))
         return 0
@@ -294,6 +371,23 @@ def main() -> int:
         print(
             f"kit peak RSS / input size: {mem:.2f}x (of which the imported libraries: {kit['imports_mb']:.0f} MB); "
             f"goal <= 4x: {'met' if mem <= 4 else 'MISSED'}"
+        )
+        floor = run_child("floor", root, args.repeat)
+        over = floor["load_s"] / floor["floor_s"]
+        print(
+            f"floor (strict decode + pyarrow CSV parse of the same bytes, {floor['floor_rows']:,} rows): "
+            f"{floor['floor_s']:.2f} s; warm load_medical in the same process: {floor['load_s']:.2f} s "
+            f"(medians of {args.repeat}); load_medical / floor = {over:.2f}x; goal <= 1.5x: "
+            f"{'met' if over <= 1.5 else 'MISSED'}"
+        )
+        print(
+            f"CPU time (all threads; less sensitive to other load on the machine): floor {floor['floor_cpu_s']:.2f} s, "
+            f"load_medical {floor['load_cpu_s']:.2f} s, ratio {floor['load_cpu_s'] / floor['floor_cpu_s']:.2f}x"
+        )
+        cold = run_child("cold", root)
+        print(
+            f"cold first call (fresh process, nothing imported): {cold['first_s']:.2f} s = warm {cold['warm_s']:.2f} s "
+            f"+ {cold['first_s'] - cold['warm_s']:.2f} s of imports and first-use set-up (paid once per process)"
         )
         return 0 if same else 1
 

@@ -197,6 +197,23 @@ UNCLOSED = {
 }
 
 
+def test_two_unclosed_quotes_that_pair_up_are_both_found(tmp_path: Path) -> None:
+    """An even number of quotes: the first unclosed one closes at the next one's opening quote."""
+    path = tmp_path / "q2.csv"
+    path.write_bytes('ask,answer\n问一,"答一\n问二,答二\n问三,"答三\n问四,答四\n问五,答五\n'.encode("gbk"))
+    data = report_json(path, "medical", "--no-dedupe")
+    assert data["totals"] == {"rows_read": 5, "rows_kept": 3, "skipped": {"unclosed_quote": 2}}
+    assert notes(data)["first_unclosed_quote_line"] == 2
+
+
+def test_well_formed_quoting_is_not_suspicious() -> None:
+    from kit.data.csvrows import suspicious_quotes
+
+    good = 'a,b\r\n"医生常说""三分治、七分养""",x\n"",""\n"end",y'.encode()
+    assert not any(suspicious_quotes([good[:i], good[i:]]) for i in range(len(good)))
+    assert suspicious_quotes([b'a,b\nx,"y\nz,"w\n'])  # two unclosed quotes, an even count
+
+
 @pytest.mark.parametrize("name", sorted(UNCLOSED))
 def test_unclosed_quote_costs_one_row_and_names_its_line(tmp_path: Path, name: str) -> None:
     text, rows, kept, line = UNCLOSED[name]

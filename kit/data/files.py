@@ -228,7 +228,7 @@ def decode_to_utf8(path: Path) -> tuple[str, list[bytes]]:
         head = handle.read(len(LFS_MAGIC))
     check_not_lfs(path, head)
     n_chunks = max(1, -(-os.path.getsize(path) // _CHUNK))
-    every = max(1, n_chunks // _SAMPLE_WINDOWS)  # sample the start of every `every`-th chunk
+    every = -(-n_chunks // _SAMPLE_WINDOWS)  # sample at most _SAMPLE_WINDOWS chunks, spread over the file
     guesses: list[tuple[str, float]] = []
     for codec in CODECS:
         decoder = codecs.getincrementaldecoder("utf-8-sig" if codec == "utf-8" else codec)(errors="strict")
@@ -241,9 +241,11 @@ def decode_to_utf8(path: Path) -> tuple[str, list[bytes]]:
                     if codec == "utf-8":
                         chunks.append(raw)
                         continue
-                    if len(chunks) % every == 0:  # two windows of each sampled chunk
+                    if n_chunks == 1:  # a small file: windows spread over all of it
+                        sample.append(_sample_of(text))
+                    elif len(chunks) % every == 0:  # two windows of each sampled chunk
                         middle = len(text) // 2
-                        sample += (text[: _SAMPLE_CHARS // 2], text[middle : middle + _SAMPLE_CHARS // 2])
+                        sample += (text[: _SAMPLE_CHARS // 8], text[middle : middle + _SAMPLE_CHARS // 8])
                     chunks.append(text.encode("utf-8"))
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:

@@ -1,14 +1,16 @@
 """Chinese medical Q&A CSVs (department folders such as ``IM_内科``) as instruction records.
 
 Reading: every file is checked for a git-LFS pointer, then decoded strictly as a WHOLE, once, with the
-first codec that works (UTF-8 → GBK → GB18030, see :mod:`kit.data.files`), which is recorded. The text goes
-to pyarrow's CSV reader as UTF-8: a real CSV parser (quoted commas, embedded newlines and a stray ``"``
-inside a field come out right), multi-threaded, and every column is read as text.
+first codec that works and gives plausible text (UTF-8 → GBK → GB18030 → Big5, see :mod:`kit.data.files`),
+which is recorded. The text goes to pyarrow's CSV reader as UTF-8 (:mod:`kit.data.csvrows`): a real CSV
+parser (quoted commas, embedded newlines and a stray ``"`` inside a field come out right), multi-threaded,
+every column read as text, fields of any size.
 
 Cleaning is vectorised over whole columns (Arrow compute kernels and numpy masks; no per-row Python):
 CRLF → LF, runs of spaces/tabs/U+3000 collapse to one space, spaces around newlines go, edges are
-stripped; newlines inside answers stay. Skipped and counted, in this order: "bad_row" (wrong number of
-fields), "empty_question", "placeholder_question" (see :data:`kit.data.text.PLACEHOLDERS`),
+stripped; newlines inside answers stay. Skipped and counted, in this order: "unclosed_quote" (a row whose
+quote never closes: its first line, named in the notes; the rows after it are read), "bad_row" (wrong
+number of fields), "empty_question", "placeholder_question" (see :data:`kit.data.text.PLACEHOLDERS`),
 "empty_answer", "duplicate" (same question and answer after normalisation, across all files, first kept;
 only when ``dedupe``). Rows are filtered once per file, after the duplicate test, so memory holds the
 data about once (plus the files in flight) rather than a copy per step.
@@ -88,7 +90,7 @@ def _header(path: Path, first_chunk: bytes) -> list[str]:
     """The header row, parsed with the csv module (so every column can be typed as text before parsing)."""
     text = first_chunk[: 1 << 16].decode("utf-8", errors="ignore")  # may cut a character at the end only
     try:
-        return next(csv.reader(io.StringIO(text)))
+        return next(csv.reader(io.StringIO(text, newline="")))  # newline="": a CR-only file is read too
     except StopIteration:
         raise KitError(
             f"{path}: the file is empty; expected a CSV with a header row (e.g. department,title,ask,answer)"

@@ -39,6 +39,7 @@ SKIP_REASONS = {
     "no_final_answer": "a GSM8K solution without a '#### N' line",
     "non_numeric_answer": "a '#### ...' line with no number on it",
     "bad_row": "a CSV row with the wrong number of fields",
+    "unclosed_quote": "a CSV row whose quote never closes (its first line; the line number is in the notes)",
     "duplicate": "same content as an earlier kept record",
 }
 
