@@ -283,3 +283,8 @@ def test_ctrl_c_on_a_remote_backend(backend: str, four_runs: dict, tmp_path: Pat
     time.sleep(1)
     alive = [pid for pid in seen["kernels"] if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not alive, "the notebook (papermill or its kernel) outlived the interrupted batch"
+
+
+def test_dry_run_shows_resources(four_runs: dict) -> None:
+    code, printed = kit_batch(four_runs["plan"], "--out", four_runs["root"] / "dry", "--dry-run", "--backend", "ray")
+    assert code == 0 and printed.count("    resources: cpus=1") == 1  # run b; nothing started, not even Ray

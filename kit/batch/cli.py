@@ -66,6 +66,8 @@ def describe_plan(plan: Plan, resume: bool = False) -> list[str]:
         lines.append(f"    parameters: {params or '(notebook defaults)'}")
         after = ", ".join(plan.run(name).run_id for name in spec.dependencies)
         lines.append(f"    after: {after or '-'}")
+        if spec.resources:
+            lines.append("    resources: " + ", ".join(f"{k}={v}" for k, v in spec.resources.items()))
     return lines
 
 
