@@ -2,7 +2,8 @@
 
 Modules: :mod:`~kit.batch.plan` (read, expand and validate a plan), :mod:`~kit.batch.runner` (execute the
 runs through papermill, resume, interrupt), :mod:`~kit.batch.manifest` (what each run used),
-:mod:`~kit.batch.resources` (GPUs and CPU threads per job), :mod:`~kit.batch.reference` (loss-trace bands),
+:mod:`~kit.batch.resources` (GPUs and CPU threads per job), :mod:`~kit.batch.backends` (where runs execute: this
+machine, a Ray cluster, Slurm), :mod:`~kit.batch.reference` (loss-trace bands),
 :mod:`~kit.batch.report` (summary table and loss curves) and :mod:`~kit.batch.cli`.
 
 Layout of a batch output folder::
