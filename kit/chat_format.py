@@ -160,6 +160,15 @@ def end_of_turn_token(tokenizer: Any) -> str | None:
     return max(matches, key=len) if matches else None
 
 
+def _turn_opener(tokenizer: Any) -> str:
+    """What the chat template writes before a user message's content ('' when it cannot render)."""
+    try:
+        text = _render(tokenizer, [{"role": "user", "content": _PROBE}], None)
+    except Exception:
+        return ""
+    return text[: max(text.find(_PROBE), 0)]
+
+
 def _spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, stop: str | None) -> list[tuple[int, int]]:
     """Character spans of the assistant turns in ``full``: content plus end-of-turn, trailing newline excluded."""
     spans = []
@@ -376,13 +385,14 @@ def model_eos_ids(model: Any) -> list[int]:
     return []
 
 
-def check_eos(tokenizer: Any, model: Any = None) -> list[str]:
+def check_eos(tokenizer: Any, model: Any = None, *, chat: bool = True) -> list[str]:
     """Raise :class:`FormattingError` (with a one-line fix) when EOS is inconsistent; return the warnings.
 
     Checks the tokenizer's ``eos_token`` against the model's EOS ids (generation_config, then config) when a
-    model is given, and against the chat template's end-of-turn token: a chat-trained model ends its turns with
-    that token, so generation must stop at it. Catches e.g. a GGUF-built SmolLM2 tokenizer whose eos_token is
-    ``<|im_start|>`` while the model's EOS is id 2 (``<|im_end|>``).
+    model is given, and, for chat-formatted data (``chat``), the chat template's end-of-turn token: a
+    chat-trained model ends its turns with that token, so generation must stop at it (it must be the
+    tokenizer's EOS or one of the model's EOS ids). Catches e.g. a GGUF-built SmolLM2 tokenizer whose eos_token
+    is ``<|im_start|>`` while the model's EOS is id 2 (``<|im_end|>``).
     """
     eos = getattr(tokenizer, "eos_token", None)
     if not eos:
@@ -404,12 +414,18 @@ def check_eos(tokenizer: Any, model: Any = None) -> list[str]:
             f"EOS mismatch: tokenizer.eos_token is {eos!r} (id {eos_id}) but the model stops at id(s) {stop_ids} "
             f"({', '.join(repr(name(i)) for i in stop_ids)}): set tokenizer.eos_token = {want!r} before formatting"
         )
-    if eot is not None and eot != eos:
+    if eot is not None and eot != eos and eos in _turn_opener(tokenizer):
+        raise FormattingError(
+            f"EOS mismatch: tokenizer.eos_token is {eos!r}, which the chat template uses to open a turn, while turns "
+            f"end with {eot!r}: set tokenizer.eos_token = {eot!r} before formatting"
+        )
+    if chat and eot is not None and eot != eos:
         eot_id = tokenizer.convert_tokens_to_ids(eot)
         if eot_id not in stop_ids:
+            hint = "" if model is not None else " (or pass model= if the model's EOS ids include it)"
             raise FormattingError(
                 f"EOS mismatch: the chat template ends each turn with {eot!r} but tokenizer.eos_token is {eos!r}, "
-                f"so a chat-trained model would not stop: set tokenizer.eos_token = {eot!r} before formatting"
+                f"so a chat-trained model would not stop: set tokenizer.eos_token = {eot!r} before formatting{hint}"
             )
     if getattr(tokenizer, "pad_token", None) is None:
         warnings.append(

@@ -329,12 +329,13 @@ def check_formatting(
     """
     from kit.chat_format import check_eos
 
-    eos_warnings = check_eos(tokenizer, model)
-    eos = _eos(tokenizer)
-    eos_id = tokenizer.convert_tokens_to_ids(eos)
     cols, n_examples, column, first = _rows(dataset)
     if n_examples == 0:
         raise FormattingError("the dataset is empty: check the loader's report for why every row was skipped")
+    chat = "input_ids" in cols or "messages" in cols or ("prompt" in cols and not isinstance(first["prompt"], str))
+    eos_warnings = check_eos(tokenizer, model, chat=chat)
+    eos = _eos(tokenizer)
+    eos_id = tokenizer.convert_tokens_to_ids(eos)
     if "input_ids" in cols:
         report = _check_tokenized(tokenizer, cols, n_examples, column, eos_id, max_seq_length, min_label_share)
         report.warnings[:0] = eos_warnings

@@ -169,8 +169,15 @@ def test_eos_mismatch_is_caught_with_a_fix(base_tokenizer) -> None:
     tok.eos_token = "<|im_start|>"
     with pytest.raises(FormattingError, match=r"set tokenizer.eos_token = '<\|im_end\|>'"):
         check_eos(tok, _model(im_end))
+    with pytest.raises(FormattingError, match=r"open a turn.*set tokenizer.eos_token = '<\|im_end\|>'"):
+        check_eos(tok, chat=False)  # no model, text data: the chat template alone shows it
+    # A tokenizer whose EOS is some other token: a chat-trained model would not stop.
+    other = copy.deepcopy(base_tokenizer)
+    other.eos_token = "<|endoftext|>"
     with pytest.raises(FormattingError, match=r"ends each turn with '<\|im_end\|>'"):
-        check_eos(tok)  # no model: the chat template's end-of-turn token alone shows it
+        check_eos(other)
+    assert check_eos(other, chat=False) == []  # text data ends with <|endoftext|> itself: consistent
+    assert check_eos(other, _model([0, im_end])) == []  # the model stops at both
     data = sft_dataset(copy.deepcopy(base_tokenizer), [{"messages": CONVERSATION}])
     with pytest.raises(FormattingError, match="EOS mismatch"):
         check_formatting(tok, data, model=_model(im_end))
