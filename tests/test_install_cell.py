@@ -60,6 +60,16 @@ def _shared_packages(dest: Path) -> Path:
     return dest
 
 
+def _venv(venv: Path, shared: Path) -> tuple[Path, Path]:
+    """A new virtual environment (with its own pip) that also sees ``shared``; its python and site-packages."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     venv, dict(os.environ)).stdout.strip())
+    (site / "_shared_packages.pth").write_text(f"{shared}\n", encoding="utf-8")
+    return python, site
+
+
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -74,11 +84,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     tmp = tmp_path_factory.mktemp("install-cell")
     source = _snapshot(tmp / "source")
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     tmp, dict(os.environ)).stdout.strip())
-    (site / "_shared_packages.pth").write_text(f"{_shared_packages(tmp / 'shared')}\n", encoding="utf-8")
+    python, site = _venv(venv, _shared_packages(tmp / "shared"))
     work = tmp / "work"  # not a clone: the cell must take KIT_SOURCE
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("KIT_ROOT", "PYTHONPATH", "VIRTUAL_ENV")}
@@ -90,7 +96,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     first = _run([str(python), "-c", cell_source()], work, env)
     first_s = time.perf_counter() - start
     return {"python": python, "site": site, "work": work, "env": env, "before": before, "first": first,
-            "first_s": first_s, "tmp": tmp}
+            "first_s": first_s, "tmp": tmp, "source": source}
 
 
 def test_the_venv_has_no_kit_before_the_cell(fresh: dict) -> None:
@@ -116,7 +122,10 @@ def test_cell_installs_the_kit_from_kit_source(fresh: dict) -> None:
 
 
 def test_packaged_sample_data_is_complete(fresh: dict) -> None:
-    ours = sorted(str(p.relative_to(ROOT / "data")) for p in (ROOT / "data").rglob("*") if p.is_file())
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "data"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    ours = sorted(str(Path(name).relative_to("data")) for name in listed
+                  if name and (ROOT / name).is_file() and not name.endswith(".py"))
     shipped_root = fresh["site"] / "kit" / "_sample_data"
     shipped = sorted(str(p.relative_to(shipped_root)) for p in shipped_root.rglob("*") if p.is_file())
     assert shipped == ours
@@ -132,6 +141,23 @@ def test_second_run_changes_nothing(fresh: dict) -> None:
     assert again.stdout.strip() == f"[kit] unsloth-notebook-kit {__version__} is installed: nothing to do"
     assert _listing(fresh["site"]) == before
     assert not any(p.name == "unsloth-notebook-kit" for p in fresh["work"].rglob("*"))  # no clone made
+
+
+def test_inside_a_clone_it_installs_that_clone(fresh: dict, tmp_path: Path) -> None:
+    python, site = _venv(tmp_path / "venv", fresh["tmp"] / "shared")
+    clone = fresh["source"]
+    env = {**fresh["env"], "KIT_SOURCE": "git+file:///nowhere"}  # must not be used inside a clone
+    # One process: the cell, then `import kit` at once (no kernel restart after an editable install).
+    out = _run([str(python), "-c", cell_source() + "\nimport kit; print('KIT_FILE', kit.__file__)"],
+               clone / "notebooks", env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"[kit] installing {clone} next to torch==" in out.stdout
+    assert f"KIT_FILE {clone / 'kit' / '__init__.py'}" in out.stdout
+    assert not (site / "kit").exists()  # editable: the clone's files, not a copy
+    later = _run([str(python), "-c", "import kit; print(kit.__file__)"], fresh["work"], env)
+    assert later.stdout.strip() == str(clone / "kit" / "__init__.py"), later.stderr
+    again = _run([str(python), "-c", cell_source()], clone, env)
+    assert again.stdout.strip().endswith("is installed: nothing to do"), again.stdout + again.stderr
 
 
 def test_a_wrong_source_fails_with_one_clear_message(fresh: dict, tmp_path: Path) -> None:
