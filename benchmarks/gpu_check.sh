@@ -47,7 +47,7 @@ if [[ $DRY -eq 0 ]]; then
     "$PYTHON" -m pip install -q --no-index --no-deps --target "$SITE" "$ROOT"/.whl/*.whl > "$OUT_DIR/logs/wheels.log" 2>&1 \
       || { log "FAIL: wheel install (logs/wheels.log)"; tail -5 "$OUT_DIR/logs/wheels.log"; exit 1; }
   else
-    log "no .whl/ folder: using the packages already installed (make it with ../shared/gpu/fetch-wheels.sh .whl)"
+    log "no .whl/ folder: using the packages already installed (make it with: bash benchmarks/gpu_wheels.sh)"
   fi
   export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
   export UNSLOTH_DISABLE_CPU_FALLBACK=1   # a broken CUDA set-up fails loudly instead of training on the CPU
@@ -111,7 +111,8 @@ for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "
     except Exception as exc:  # noqa: BLE001 - every failure is a finding
         report[name] = None
         problems.append(f"import {name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-for name in ("requests", "xxhash", "psutil", "click"):  # hard imports of unsloth_zoo / datasets / kit
+for name in ("requests", "xxhash", "psutil", "click", "pytest", "yaml", "matplotlib", "pandas", "rich"):
+    # hard imports of unsloth_zoo / datasets, and what the kit and tests/test_gpu.py need (benchmarks/gpu_wheels.sh)
     try:
         importlib.import_module(name)
     except Exception as exc:  # noqa: BLE001
@@ -147,6 +148,7 @@ if problems:
     print("PROBE: " + ("(dry run, not fatal) " if dry else "") + "; ".join(problems))
 # On CPU (dry run) a missing GPU, bitsandbytes, triton or compiler is expected: only the kit's own imports must work.
 fatal = [p for p in problems if not dry or p.startswith(("import requests", "import xxhash", "import psutil", "import click",
+                                                          "import pytest", "import yaml", "import matplotlib",
                                                           "import transformers", "import trl", "import peft", "import unsloth"))]
 sys.exit(1 if fatal else 0)
 PY
