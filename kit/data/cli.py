@@ -154,8 +154,9 @@ def write_jsonl(dataset: Any, path: str | Path) -> int:
         if not direct:
             tmp.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = "the output is incomplete" if direct else "nothing was written"
             raise RunFailed(
-                f"{path}: the disk is full after {count} records; nothing was written, free space or write elsewhere"
+                f"{path}: the disk is full after {count} records; {kept}: free some space or write elsewhere"
             ) from None
         raise KitError(f"{path}: cannot write the output ({exc.strerror or exc}); choose another -o path") from None
     return count
