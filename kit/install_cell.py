@@ -42,6 +42,11 @@ KIT_VERSION = "@VERSION@"
 KIT_SOURCE = os.environ.get("KIT_SOURCE") or "@SOURCE@"
 
 
+class KitInstallError(RuntimeError):
+    def _render_traceback_(self):  # Jupyter shows the one line, not a traceback
+        return [f"KitInstallError: {self}"]
+
+
 def _kit_version():
     importlib.invalidate_caches()
     try:
@@ -71,7 +76,7 @@ def _kit_install():
         print(f"[kit] @DIST@ {KIT_VERSION} is installed: nothing to do")
         return
     if _kit_version() == KIT_VERSION:
-        raise RuntimeError("[kit] the kit was installed after this kernel started: restart the kernel, then run on")
+        raise KitInstallError("[kit] the kit was installed after this kernel started: restart the kernel, then run on")
     pins = []
     for name in ("torch", "torchvision", "torchaudio"):
         try:
@@ -101,10 +106,10 @@ def _kit_install():
         ok = subprocess.run([*pip, "--no-deps", @UNSLOTH@], env=env, check=False).returncode == 0
     os.unlink(constraints.name)
     if not ok:
-        raise RuntimeError(f"[kit] installing {source} failed (pip says why above); "
+        raise KitInstallError(f"[kit] installing {source} failed (pip says why above); "
                            "set KIT_SOURCE to a pip requirement that works here, e.g. git+file:///path/to/clone")
     if not _kit_importable(clone):
-        raise RuntimeError("[kit] installed, but not importable in this kernel: restart the kernel, then run on")
+        raise KitInstallError("[kit] installed, but not importable in this kernel: restart the kernel, then run on")
     if "kit" in sys.modules:
         print("[kit] an older kit was imported before: restart the kernel to use the new one")
     print(f"[kit] installed @DIST@ {_kit_version()}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kit import __version__
+from kit import __version__, install_cell
 from kit.install_cell import cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,7 +172,7 @@ def test_a_wrong_source_fails_with_one_clear_message(fresh: dict, tmp_path: Path
     (site / "pip.pth").write_text(f"{tmp_path / 'pip-only'}\n", encoding="utf-8")
     out = _run([str(venv / "bin" / "python"), "-c", cell_source()], tmp_path, env, timeout=120)
     assert out.returncode != 0
-    assert "RuntimeError: [kit] installing git+file://" in out.stderr
+    assert "KitInstallError: [kit] installing git+file://" in out.stderr
     assert "set KIT_SOURCE" in out.stderr.splitlines()[-1]
 
 
@@ -199,3 +199,53 @@ def test_notebook_runs_to_the_end_in_the_fresh_venv(fresh: dict) -> None:
     assert "is installed: nothing to do" in printed
     assert (work / "outputs" / "01" / "adapter_config.json").is_file()
     assert json.loads((work / "outputs" / "01" / "metrics.json").read_text(encoding="utf-8"))["steps"] == 3
+
+
+class _FakeColab:
+    """Stands in for pip and the torch probe on a Colab GPU runtime (CUDA torch, a T4), recording each pip call."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.calls: list[list[str]] = []
+        self.constraints: list[str] = []
+        self.installed = False
+        self.fail_first = fail_first
+
+    def version(self, name: str) -> str:
+        import importlib.metadata
+
+        known = {"torch": "2.8.0+cu126", "torchvision": "0.23.0+cu126"}
+        if name == "unsloth-notebook-kit" and self.installed:
+            return __version__
+        if name in known:
+            return known[name]
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    def run(self, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        if "-c" in cmd and "torch.cuda.is_available()" in cmd[-1]:
+            return subprocess.CompletedProcess(cmd, 0, stdout="True\n", stderr="")
+        self.calls.append(cmd[cmd.index("install") + 1:])
+        self.constraints.append(Path(cmd[cmd.index("-c") + 1]).read_text(encoding="utf-8"))
+        code = 1 if self.fail_first and len(self.calls) == 1 else 0
+        self.installed = self.installed or (code == 0 and "--no-deps" not in cmd)
+        return subprocess.CompletedProcess(cmd, code, stdout="", stderr="")
+
+
+@pytest.mark.parametrize("fail_first", [False, True], ids=["gpu", "gpu-core-fallback"])
+def test_on_a_colab_gpu_it_pins_cuda_torch_and_adds_the_gpu_extra(
+    fail_first: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.metadata
+
+    fake = _FakeColab(fail_first)
+    monkeypatch.chdir(tmp_path)  # /content: no clone around
+    monkeypatch.delenv("KIT_SOURCE", raising=False)
+    monkeypatch.setattr(importlib.metadata, "version", fake.version)
+    monkeypatch.setattr(subprocess, "run", fake.run)
+    exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
+    kit_calls = [c for c in fake.calls if "--no-deps" not in c]
+    expected = ["unsloth-notebook-kit[gpu]"] + (["unsloth-notebook-kit[gpu-core]"] if fail_first else [])
+    assert [c[-1] for c in kit_calls] == expected
+    assert all(c[-2] == f"git+{install_cell.REPO_URL}" for c in kit_calls)
+    assert fake.calls[-1][-3:] == ["--no-deps", *install_cell.unsloth_pins()]
+    assert set(fake.constraints) == {"torch==2.8.0+cu126\ntorchvision==0.23.0+cu126\n"}  # Colab's torch stays
+    assert f"installed unsloth-notebook-kit {__version__}" in capsys.readouterr().out
