@@ -214,7 +214,8 @@ def test_tiny_plan_through_ray(ray_cluster, repo_root: Path, tmp_path: Path) -> 
                               "--backend", "ray", "--jobs", "1")
     assert code == 0, printed
     found = manifests(tmp_path / "out")
-    assert len(found) == 5 and all(m["status"] == "completed" and m["final_loss"] is not None for m in found.values())
+    assert {n: m["status"] for n, m in found.items()} == dict.fromkeys(("alpaca", "medical", "grpo", "dpo", "evaluate"), "completed")
+    assert all(found[n]["final_loss"] is not None for n in ("alpaca", "medical", "grpo", "dpo"))  # 05 trains nothing
 
 
 def test_two_gpu_entry_path_on_cpu_processes(four_runs: dict, tmp_path: Path) -> None:
