@@ -46,7 +46,7 @@ class RayHandle:
         except Exception as exc:  # the task itself failed (worker died, import error...): keep why in the log
             with open(self.log_path, "a", encoding="utf-8") as log:
                 log.write(f"\nray task failed: {describe_handle_error(exc)}\n")
-            self.returncode = 1 if not isinstance(exc, KeyboardInterrupt) else -2
+            self.returncode = 1
             return self.returncode
         self.result = as_dict(value)
         archive = self.result.pop("archive", None)
