@@ -160,6 +160,21 @@ def end_of_turn_token(tokenizer: Any) -> str | None:
     return max(matches, key=len) if matches else None
 
 
+def _drops_tool_calls(tokenizer: Any, messages: list[dict[str, Any]]) -> bool:
+    """True when a message carries tool calls whose function names the rendered conversation leaves out."""
+    names = [
+        str((call.get("function") or {}).get("name") or "")
+        for m in messages
+        for call in (m.get("tool_calls") or [])
+        if isinstance(call, Mapping)
+    ]
+    names = [n for n in names if n]
+    if not names:
+        return False
+    text = _render(tokenizer, messages, None)  # without tools: a tools list in the system text would name them
+    return any(n not in text for n in names)
+
+
 def _turn_opener(tokenizer: Any) -> str:
     """What the chat template writes before a user message's content ('' when it cannot render)."""
     try:
@@ -246,13 +261,15 @@ def sft_dataset(
         fn = alpaca_formatter(tokenizer, template=resolved, split=True)
         return table.map(fn, batched=True, remove_columns=table.column_names)
     out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
-    truncated = dropped = 0
+    truncated = dropped = lost_calls = 0
     for record in rows:
         messages = to_chat_messages(record, style)
         if not any(m["role"] == "assistant" for m in messages):
             dropped += 1
             continue
         ids, mask = tokenize_conversation(tokenizer, messages, _tools(record))
+        if _drops_tool_calls(tokenizer, messages):
+            lost_calls += 1
         if max_seq_length and len(ids) > max_seq_length:
             truncated += 1
             ids, mask = ids[:max_seq_length], mask[:max_seq_length]
@@ -266,6 +283,11 @@ def sft_dataset(
         print(
             f"[sft_dataset] {len(rows)} records: {len(out['input_ids'])} kept, {truncated} truncated to "
             f"max_seq_length={max_seq_length}, {dropped} dropped (no assistant token left to train)"
+        )
+    if lost_calls:
+        print(
+            f"[sft_dataset] warning: the chat template does not render tool calls, so {lost_calls} conversations "
+            "train empty tool-call turns: use a model whose chat template supports tools, or drop those records"
         )
     if not out["input_ids"]:
         raise FormattingError(

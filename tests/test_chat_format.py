@@ -205,3 +205,17 @@ def test_sft_trainer_trains_assistant_tokens_only(model_dir, tmp_path) -> None:
     batch = next(iter(trainer.get_train_dataloader()))
     trained = [tok.decode([t for t in row.tolist() if t != -100]) for row in batch["labels"]]
     assert sorted(trained) == sorted(["Hi there<|im_end|>Hello<|im_end|>", "Hi<|im_end|>"])
+
+
+def test_tool_calls_a_template_cannot_render_are_reported(tokenizer, capsys) -> None:
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    record = {"messages": [{"role": "user", "content": "Weather in Paris?"},
+                           {"role": "assistant", "content": None, "tool_calls": [call]},
+                           {"role": "tool", "content": "18C, sunny"},
+                           {"role": "assistant", "content": "It is 18C and sunny."}],
+              "tools": '[{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]'}
+    data = sft_dataset(tokenizer, [record])
+    assert tokenizer.decode([t for t in data[0]["labels"] if t != -100]).endswith("It is 18C and sunny.<|im_end|>")
+    assert "does not render tool calls" in capsys.readouterr().out
+    sft_dataset(tokenizer, [{"messages": CONVERSATION}])
+    assert "tool calls" not in capsys.readouterr().out
