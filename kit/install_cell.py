@@ -67,7 +67,7 @@ def _kit_clone():
 def _kit_importable(clone):
     if clone is not None and importlib.util.find_spec("kit") is None:
         sys.path.insert(0, str(clone))  # an editable install made after the kernel started
-    return importlib.util.find_spec("kit") is not None
+    return all(importlib.util.find_spec(name) is not None for name in ("kit", "unsloth"))
 
 
 def _kit_install():
@@ -75,7 +75,7 @@ def _kit_install():
     if _kit_version() == KIT_VERSION and _kit_importable(clone):
         print(f"[kit] @DIST@ {KIT_VERSION} is installed: nothing to do")
         return
-    if _kit_version() == KIT_VERSION:
+    if _kit_version() == KIT_VERSION and importlib.util.find_spec("kit") is None:
         raise KitInstallError("[kit] the kit was installed after this kernel started: restart the kernel, then run on")
     pins = []
     for name in ("torch", "torchvision", "torchaudio"):

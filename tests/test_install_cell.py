@@ -249,3 +249,20 @@ def test_on_a_colab_gpu_it_pins_cuda_torch_and_adds_the_gpu_extra(
     assert fake.calls[-1][-3:] == ["--no-deps", *install_cell.unsloth_pins()]
     assert set(fake.constraints) == {"torch==2.8.0+cu126\ntorchvision==0.23.0+cu126\n"}  # Colab's torch stays
     assert f"installed unsloth-notebook-kit {__version__}" in capsys.readouterr().out
+
+
+def test_kit_without_unsloth_is_not_taken_as_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import importlib.metadata
+    import importlib.util
+
+    fake = _FakeColab()
+    fake.installed = True  # the kit's metadata matches, but unsloth (installed with --no-deps) is missing
+    real_find_spec = importlib.util.find_spec
+    has_unsloth = lambda: any("--no-deps" in c for c in fake.calls)  # noqa: E731
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(importlib.metadata, "version", fake.version)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "unsloth" and not has_unsloth() else real_find_spec(name, *a))
+    monkeypatch.setattr(subprocess, "run", fake.run)
+    exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
+    assert has_unsloth() and fake.calls[-1][-3:] == ["--no-deps", *install_cell.unsloth_pins()]
