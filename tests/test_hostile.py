@@ -225,6 +225,14 @@ def test_unclosed_quote_costs_one_row_and_names_its_line(tmp_path: Path, name: s
     assert notes(data)["unclosed_quote"].startswith(f"line {line}: a quote opens in this row")
 
 
+def test_unclosed_quote_in_a_generic_csv_is_a_counted_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes('instruction,output\n问一,答一\n问二,"未闭合\n问三,答三\n'.encode("gbk"))
+    data = report_json(path, "alpaca", "--show-skipped", "3")
+    assert data["totals"] == {"rows_read": 3, "rows_kept": 2, "skipped": {"bad_row": 1}}
+    assert data["skipped_rows"]["bad_row"][0]["row"].startswith("line 3: a quote opens in this row")
+
+
 def test_stray_quote_inside_an_unquoted_field_is_data(tmp_path: Path) -> None:
     path = tmp_path / "stray.csv"
     path.write_bytes('ask,answer\n问一,他说"好\n问二,答二\n'.encode("gbk"))
@@ -243,14 +251,15 @@ def test_field_bigger_than_the_parser_block_parses(tmp_path: Path) -> None:
     assert len(dataset[0]["output"]) == len(answer)
 
 
-def test_bad_rows_and_a_huge_field_exit_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "header"), [("medical", "ask,answer"), ("alpaca", "instruction,output")])
+def test_bad_rows_and_a_huge_field_exit_cleanly(tmp_path: Path, kind: str, header: str) -> None:
     """The case that hung at exit in Arrow's thread-pool shutdown: bad rows counted, a huge field, no hang."""
-    rows = ["ask,answer", *(f"问{i},答{i}" + (",多" if i % 3 == 0 else "") for i in range(30_000))]
+    rows = [header, *(f"问{i},答{i}" + (",多" if i % 3 == 0 else "") for i in range(30_000))]
     rows.insert(15_000, '问x,"' + "答" * (2 << 20) + '"')
     path = tmp_path / "a.csv"
     path.write_bytes(("\n".join(rows) + "\n").encode("gbk"))
     env = {**os.environ, "PYTHONPATH": str(repo_root())}
-    proc = subprocess.run([sys.executable, "-m", "kit", "data", "report", str(path), "--kind", "medical", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "kit", "data", "report", str(path), "--kind", kind, "--json"],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert json.loads(proc.stdout)["totals"] == {"rows_read": 30_001, "rows_kept": 20_001, "skipped": {"bad_row": 10_000}}

@@ -223,39 +223,25 @@ def _json_rows(file: Path) -> RowFile:
 
 
 def _csv_rows(file: Path) -> RowFile:
-    """A CSV read as text columns by pyarrow (real quoting rules); rows numbered after the header."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    """A CSV read as text columns by pyarrow (real quoting rules); rows numbered after the header.
 
-    from kit.data.files import ChunkReader, decode_to_utf8
+    Parsing goes through :func:`kit.data.csvrows.read_csv_table` (fields of any size, no hang at exit); a row
+    whose quote never closes is counted as a bad row named by its line, and the rows after it are read.
+    """
+    from kit.data.csvrows import read_csv_table
+    from kit.data.files import decode_to_utf8
 
     codec, chunks = decode_to_utf8(file)
     head = (chunks[0] if chunks else b"")[: 1 << 16].decode("utf-8", errors="ignore")
-    header = next(csv.reader(io.StringIO(head)), [])
+    header = next(csv.reader(io.StringIO(head, newline="")), [])
     if not header:
         return RowFile(str(file), codec, iter(()), columns=[], local=file)
-    bad: list[str] = []
-
-    def on_bad_row(row: Any) -> str:
-        bad.append(row.text)
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            ChunkReader(chunks),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_bad_row),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise KitError(
-            f"{file}: the CSV cannot be parsed ({str(exc).splitlines()[0]}); look for an unclosed quote near "
-            "that spot, or re-save the file from a spreadsheet as CSV"
-        ) from None
-    rows = _table_rows(str(file), table, encoding=codec, local=file)
+    parsed = read_csv_table(file, chunks, header, None, lambda: decode_to_utf8(file)[1])
+    bad = parsed.bad_rows + [
+        f"line {line}: a quote opens in this row and never closes (the row was skipped; fix the quote)"
+        for line in parsed.unclosed_quote_lines
+    ]
+    rows = _table_rows(str(file), parsed.table, encoding=codec, local=file)
     rows.rows = _with_bad_rows(rows.rows, bad)
     return rows
 
