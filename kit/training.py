@@ -7,6 +7,8 @@ where the hardware has it, else fp16 on GPU. Import unsloth (``kit.model``) befo
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,19 @@ def dpo_config(output_dir: str | Path, *, max_seq_length: int = 1024, beta: floa
     return DPOConfig(output_dir=str(output_dir), max_length=max_seq_length, beta=beta, **_with_defaults(overrides))
 
 
+def generation_batch_size(
+    per_device: int, accumulation: int, num_generations: int, *, requested: int | None = None,
+    world_size: int | None = None,
+) -> int:
+    """The GRPO generation batch trl 1.15 accepts: a multiple of the global batch (per-device batch x processes,
+    ``WORLD_SIZE`` under ``accelerate launch``) and of ``num_generations``, at least ``requested``."""
+    world = world_size or max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    global_batch = per_device * world
+    wanted = requested or global_batch * accumulation
+    step = math.lcm(global_batch, num_generations)
+    return wanted if wanted % step == 0 else (wanted // step + 1) * step
+
+
 def grpo_config(
     output_dir: str | Path,
     *,
@@ -177,10 +192,10 @@ def grpo_config(
     from trl import GRPOConfig
 
     args = _with_defaults({"learning_rate": 5e-6, **overrides})
-    batch = args["per_device_train_batch_size"] * args["gradient_accumulation_steps"]
-    generation_batch = args.pop("generation_batch_size", None) or batch
-    if generation_batch % num_generations:
-        generation_batch = (generation_batch // num_generations + 1) * num_generations
+    generation_batch = generation_batch_size(
+        args["per_device_train_batch_size"], args["gradient_accumulation_steps"], num_generations,
+        requested=args.pop("generation_batch_size", None),
+    )
     return GRPOConfig(
         output_dir=str(output_dir),
         num_generations=num_generations,
