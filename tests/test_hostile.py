@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
@@ -382,13 +383,24 @@ SECRETS = {"HF_TOKEN": "hf_plantedSECRET1111", "WANDB_API_KEY": "wandb-planted-2
            "DB_PASSWORD": "pw-planted-3333", "MY_SERVICE_SECRET": "planted-4444", "HUGGING_FACE_HUB_TOKEN": "hf_p5555"}
 
 
-def test_secrets_never_reach_a_file_the_batch_writes(tmp_path: Path, notebook: Path) -> None:
+@pytest.mark.parametrize("backend", ["local", "slurm"])
+def test_secrets_never_reach_a_file_the_batch_writes(tmp_path: Path, backend: str) -> None:
+    if backend == "slurm":
+        pytest.importorskip("submitit", reason="submitit is an optional extra: pip install -e '.[slurm]'")
+    from test_batch_helpers import BODY
+
+    # The notebook checks that it got the secret (writing only a yes/no), so redaction did not lose it.
+    digest = hashlib.sha256(SECRETS["HF_TOKEN"].encode()).hexdigest()
+    check = ("import hashlib, os\n"
+             f"has_secret = hashlib.sha256(os.environ.get('HF_TOKEN', '').encode()).hexdigest() == {digest!r}\n")
+    write_notebook(tmp_path / "nb" / "dummy.ipynb",
+                   body=check + BODY.replace('"eval": {', '"has_secret": has_secret, "eval": {'))
     plan = write_plan(tmp_path / "p.yaml", {"env": {**SECRETS, "TOKENIZERS_PARALLELISM": "false"},
                                            "runs": [{"notebook": "nb/dummy.ipynb", "name": "a"},
                                                     {"notebook": "nb/dummy.ipynb", "name": "b",
                                                      "parameters": {"fail": True}}]})
     out = tmp_path / "out"
-    code, printed, err = kit("batch", plan, "--out", out)
+    code, printed, err = kit("batch", plan, "--out", out, "--backend", backend)
     assert code == 1, err  # run b fails on purpose: its error path writes files too
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) >= 8  # manifests, executed notebooks, logs, metrics, parameters, summaries, curves
@@ -401,6 +413,8 @@ def test_secrets_never_reach_a_file_the_batch_writes(tmp_path: Path, notebook: P
     manifest = json.loads(next(out.glob("01-a-*/manifest.json")).read_text(encoding="utf-8"))
     assert {k: manifest["env"][k] for k in SECRETS} == dict.fromkeys(SECRETS, "<redacted>")
     assert manifest["env"]["TOKENIZERS_PARALLELISM"] == "false"
+    assert manifest["metrics"]["has_secret"] is True
+    assert "HF_TOKEN" not in os.environ or os.environ["HF_TOKEN"] != SECRETS["HF_TOKEN"]
 
 
 def test_second_ctrl_c_still_finalises(tmp_path: Path) -> None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from kit.batch.backends import as_dict, describe_handle_error, resources_of
+from kit.batch.manifest import is_secret_name
 from kit.batch.plan import RunSpec
 from kit.batch.resources import JobSlot
 from kit.paths import repo_root
@@ -100,8 +103,28 @@ class SlurmBackend:
         if self.partition and self.cluster == "slurm":
             options["slurm_partition"] = self.partition
         executor.update_parameters(**options)
-        job = executor.submit(execute, command, env, str(repo_root()), str(spec.run_dir))
+        # submitit pickles the call into <out>/.submitit: secret values must not be in it. They reach the job
+        # through the environment sbatch (or the local executor) copies from this process at submit time.
+        secrets = {k: v for k, v in env.items() if is_secret_name(k)}
+        public = {k: v for k, v in env.items() if k not in secrets}
+        with _environment(secrets):
+            job = executor.submit(execute, command, public, str(repo_root()), str(spec.run_dir))
         return SlurmHandle(job, Path(log.name))
 
     def close(self) -> None:
         """Nothing to release (jobs that ended are not kept by submitit)."""
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` in this process's environment for the duration (restored after)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
