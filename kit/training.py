@@ -49,18 +49,21 @@ def seed_everything(seed: int) -> None:
 
 
 def precision_flags(dtype: Any = None) -> dict[str, bool]:
-    """``{"bf16": ..., "fp16": ...}`` that follow the model's dtype: fp16 -> fp16, bf16 -> bf16, fp32 -> neither.
+    """``{"bf16": ..., "fp16": ...}`` for a CUDA run, following the model's dtype: fp16 -> fp16, bf16 -> bf16,
+    fp32 -> neither. On CPU always neither: Unsloth's fallback trains in the model's own dtype, and bf16
+    autocast over a bf16 model measured slower there (benchmarks/train_speed.py --autocast).
 
     ``dtype`` is a model, a torch dtype or its name; ``None`` means the model last loaded through
     :func:`kit.model.load_model`. Following the model matters on CUDA: Unsloth's patched trainers raise
     "Model is in float16 precision but you want to use bfloat16" for an fp16 model given bf16, and a float32
-    model must not be put under autocast by us. With no model known: bf16 where the GPU has it, else fp16;
-    on CPU neither (Unsloth's fallback trains in the model's own dtype).
+    model must not be put under autocast by us. With no model known: bf16 where the GPU has it, else fp16.
     """
     import sys
 
     import torch
 
+    if not torch.cuda.is_available():
+        return {"bf16": False, "fp16": False}
     if dtype is None:
         dtype = getattr(sys.modules.get("kit.model"), "last_loaded_dtype", None)
     elif not isinstance(dtype, (str, torch.dtype)):
@@ -72,10 +75,8 @@ def precision_flags(dtype: Any = None) -> dict[str, bool]:
         return {"bf16": True, "fp16": False}
     if name in ("float32", "float"):
         return {"bf16": False, "fp16": False}
-    if torch.cuda.is_available():
-        bf16 = torch.cuda.is_bf16_supported()
-        return {"bf16": bf16, "fp16": not bf16}
-    return {"bf16": False, "fp16": False}  # CPU: Unsloth's fallback picks its own autocast from the model dtype
+    bf16 = torch.cuda.is_bf16_supported()
+    return {"bf16": bf16, "fp16": not bf16}
 
 
 def checkpoint_args(save_steps: int | None = 0, save_total_limit: int = 2) -> dict[str, Any]:

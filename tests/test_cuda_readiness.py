@@ -37,6 +37,14 @@ def test_precision_follows_the_model_dtype_on_a_bf16_gpu(bf16_gpu: None, dtype: 
     assert precision_flags(SimpleNamespace(dtype=getattr(torch, dtype))) == expected  # a model
 
 
+def test_precision_on_cpu_leaves_the_model_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for dtype in ("float16", "bfloat16", "float32", None):
+        assert precision_flags(dtype) == {"bf16": False, "fp16": False}
+
+
 def test_precision_defaults_to_the_last_loaded_model(bf16_gpu: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import torch
 
