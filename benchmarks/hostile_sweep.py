@@ -131,6 +131,12 @@ def build(tmp: Path) -> list[Case]:
     rows = ["ask,answer", *(f"问{i},答{i}" + (",多" if i % 3 == 0 else "") for i in range(30_000))]
     rows.insert(15_000, '问x,"' + "答" * (2 << 20) + '"')
     csv_case("bad_rows_and_huge_field", "\n".join(rows) + "\n", expect="ok", rows=30_001)
+    generic = c / "generic_bad_rows_and_huge_field.csv"
+    generic.write_bytes(("\n".join(["instruction,output", *rows[1:]]) + "\n").encode("gbk"))
+    report("csv_generic_bad_rows_and_huge_field", "csv", generic, "alpaca", expect="ok", rows=30_001)
+    generic_quote = c / "generic_unclosed.csv"
+    generic_quote.write_bytes('instruction,output\n问一,答一\n问二,"未闭合\n问三,答三\n问四,答四\n'.encode("gbk"))
+    report("csv_generic_unclosed", "csv", generic_quote, "alpaca", expect="ok", rows=4)
     csv_case("header_only", "department,title,ask,answer\n", expect="error")
     csv_case("empty", b"", expect="error")
     csv_case("no_question_column", "foo,bar\n1,2\n", expect="error")
