@@ -418,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3407)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per path")
     parser.add_argument("--search-seq-len", type=float, metavar="GB", help="find the longest seq len fitting GB per path")
+    parser.add_argument("--search-trials", type=int, default=6, help="most runs per path in --search-seq-len (default 6)")
     parser.add_argument("--logs", help="folder for each worker's raw output")
     parser.add_argument("--out", help="write the JSON result here")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2 paths, a few steps: seconds on CPU")
@@ -464,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report["host"]["cuda"] = torch.cuda.is_available()
     if args.search_seq_len:
-        report["seq_len_search"] = [search_seq_len(base, p, args.search_seq_len, args.timeout, logs) for p in paths]
+        report["seq_len_search"] = [search_seq_len(base, p, args.search_seq_len, args.timeout, logs, args.search_trials)
+                                    for p in paths]
     else:
         for path in paths:
             result = _spawn({**base, "path": path}, args.timeout, logs / f"{path}.log" if logs else None)
