@@ -93,3 +93,25 @@ def find_adapters(adapters: Mapping[str, str | os.PathLike[str]], *, need_eval_s
 
 def _maker(name: str) -> str:
     return MADE_BY.get(name, "a training notebook (01, 02, 03 or 04)")
+
+
+def training_setup(folder: str | os.PathLike[str]) -> dict[str, object]:
+    """How an adapter was trained, from the ``metrics.json`` its notebook wrote next to it: ``notebook``,
+    ``model_name``, ``load_in_4bit`` and ``dtype`` (``None`` where it was not recorded), so 05 can load the base
+    the same way and judge each adapter by the metric its notebook used."""
+    import json
+
+    path = Path(folder) / "metrics.json"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        payload = {}
+    parameters = payload.get("parameters") or {}
+    return {"notebook": payload.get("notebook"), "model_name": parameters.get("model_name"),
+            "load_in_4bit": parameters.get("load_in_4bit"), "dtype": parameters.get("dtype")}
+
+
+def generative(setup: Mapping[str, object]) -> bool:
+    """True for adapters judged by their generated answers (the SFT notebooks 01 and 02); DPO adapters are judged
+    by held-out reward accuracy and GRPO adapters by answer accuracy, both in their own eval blocks."""
+    return str(setup.get("notebook") or "").startswith(("01_", "02_"))

@@ -1,6 +1,7 @@
 """Fresh-machine set-up in one command, standard library only (it runs before anything is installed).
 
-    python3 -m kit.bootstrap run    # .venv + install + tiny model + every notebook headless -> runs/tiny/
+    python3 -m kit.bootstrap run    # .venv + install + SmolLM2-135M (offline) + every notebook headless -> runs/smollm2/
+    python3 -m kit.bootstrap run --tiny   # the same on the 205k-parameter tiny model -> runs/tiny/ (a minute)
     python3 -m kit.bootstrap test   # .venv + install (with dev tools) + ruff + pytest
     python3 -m kit.bootstrap install [--gpu] [--dev]
 
@@ -24,9 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CPU_TORCH = "torch==2.13.0"
 CUDA_ONLY = ("torchvision", "triton", "xformers", "bitsandbytes")
-PLAN = "notebooks/batches/tiny.yaml"
-REFERENCE = "notebooks/batches/tiny.reference.json"
-TINY_MODEL = ".cache/tiny-model"
+# The main job runs the real model's plan; `run --tiny` the fast wiring check on the 205k-parameter model.
+PLANS = {
+    "smollm2": ("notebooks/batches/smollm2.yaml", "notebooks/batches/smollm2.reference.json", "smollm2", ".cache/smollm2"),
+    "tiny": ("notebooks/batches/tiny.yaml", "notebooks/batches/tiny.reference.json", "tiny-model", ".cache/tiny-model"),
+}
 
 
 def _say(message: str) -> None:
@@ -136,16 +139,19 @@ def install(venv: Path | None, *, gpu: bool = False, dev: bool = False) -> Path:
     return py
 
 
-def run_main(venv: Path, out: str) -> int:
-    """Install, build the tiny model, and run every notebook headless through ``kit batch``."""
+def run_main(venv: Path, out: str | None, tiny: bool = False) -> int:
+    """Install, build the model offline, and run every notebook headless through ``kit batch``."""
+    plan, reference, builder, model_dir = PLANS["tiny" if tiny else "smollm2"]
+    out = out or f"runs/{'tiny' if tiny else 'smollm2'}"
     py = install(venv)
     kit = [str(py), "-m", "kit"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    _run([*kit, "tiny-model", TINY_MODEL], env=env)
+    _run([*kit, builder, model_dir], env=env)
     start = time.perf_counter()
-    code = subprocess.run(
-        [*kit, "batch", PLAN, "--out", out, "--check-reference", REFERENCE], cwd=ROOT, env=env, check=False
-    ).returncode
+    command = [*kit, "batch", plan, "--out", out]
+    if (ROOT / reference).is_file():
+        command += ["--check-reference", reference]
+    code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
     _say(f"batch finished in {time.perf_counter() - start:.0f} s with exit code {code}")
     _say(f"executed notebooks, adapters, metrics and the summary are under {ROOT / out}/ (summary.md)")
     return code
@@ -194,8 +200,9 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--venv", default=".venv", help="virtual environment folder (default .venv)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="action", required=True)
-    p_run = sub.add_parser("run", help="install, build the tiny model, run every notebook headless")
-    p_run.add_argument("--out", default="runs/tiny", help="batch output folder (default runs/tiny)")
+    p_run = sub.add_parser("run", help="install, build SmolLM2-135M offline, run every notebook headless")
+    p_run.add_argument("--tiny", action="store_true", help="the fast wiring check on the 205k-parameter tiny model")
+    p_run.add_argument("--out", default=None, help="batch output folder (default runs/smollm2, or runs/tiny)")
     p_test = sub.add_parser("test", help="install with dev tools, then ruff and pytest")
     p_test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
     p_inst = sub.add_parser("install", help="only create the environment and install")
@@ -205,7 +212,7 @@ def _main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     venv = (ROOT / args.venv).resolve() if not Path(args.venv).is_absolute() else Path(args.venv)
     if args.action == "run":
-        return run_main(venv, args.out)
+        return run_main(venv, args.out, tiny=args.tiny)
     if args.action == "test":
         return run_tests(venv, args.pytest_args)
     install(None if args.here else venv, gpu=args.gpu, dev=args.dev)

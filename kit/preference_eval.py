@@ -160,3 +160,15 @@ def dpo_eval_block(
         },
     }
     return eval_block(before, after, **{**extra, **block_kw})
+
+
+def pairs_over_length(tokenizer: Any, pairs: Any, max_length: int | None) -> int:
+    """How many pairs (as :func:`kit.chat_format.dpo_dataset` gives them) are longer than ``max_length`` tokens
+    with their longer answer: DPOTrainer cuts those, so their ends (EOS included) are not trained."""
+    if not max_length:
+        return 0
+    count = 0
+    for pair in pairs:
+        prompt, chosen, rejected = pair_tokens(tokenizer, pair)
+        count += len(prompt) + max(len(chosen), len(rejected)) > max_length
+    return count

@@ -99,3 +99,18 @@ def test_05_without_adapters_stops_in_one_line_under_papermill(tiny_model_dir: P
     assert len(errors) == 1 and len(errors[0]["traceback"]) == 1  # one line, no traceback
     assert errors[0]["traceback"][0].startswith("NoAdapters: no adapters found: alpaca (")
     assert "01_alpaca_sft" in errors[0]["traceback"][0]
+
+
+def test_training_setup_reads_what_the_notebook_recorded(tmp_path: Path) -> None:
+    import json
+
+    from kit.adapters import generative, training_setup
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "04_dpo_preference", "parameters": {
+        "model_name": "m", "load_in_4bit": True, "dtype": None}}), encoding="utf-8")
+    setup = training_setup(tmp_path)
+    assert setup == {"notebook": "04_dpo_preference", "model_name": "m", "load_in_4bit": True, "dtype": None}
+    assert not generative(setup)
+    assert generative({"notebook": "02_medical_sft"})
+    assert training_setup(tmp_path / "missing") == {"notebook": None, "model_name": None, "load_in_4bit": None,
+                                                    "dtype": None}

@@ -230,3 +230,17 @@ def test_dpo_pairs_train_and_score_as_dpotrainer_sees_them(model_dir, tmp_path: 
     logged = next(e for e in trainer.state.log_history if "logps/chosen" in e)  # step 1: policy == reference
     assert logged["logps/chosen"] == pytest.approx(sum(ref_chosen) / 2, rel=1e-2)
     assert logged["logps/rejected"] == pytest.approx(sum(ref_rejected) / 2, rel=1e-2)
+
+
+def test_pairs_over_length_counts_the_pairs_dpo_would_cut(model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from kit.preference_eval import pairs_over_length
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    short = {"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello."}],
+             "rejected": [{"role": "assistant", "content": "Go away."}]}
+    long = {**short, "chosen": [{"role": "assistant", "content": "word " * 200}]}
+    assert pairs_over_length(tok, [short, long], 64) == 1
+    assert pairs_over_length(tok, [short, long], None) == 0
+    assert pairs_over_length(tok, [short, long], 4096) == 0

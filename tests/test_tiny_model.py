@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kit.cli import main as kit_main
 from kit.builders.tiny import IM_END, PAD_TOKEN, build_tiny_model
+from kit.cli import main as kit_main
 
 
 def _digest(folder: Path) -> dict[str, str]:

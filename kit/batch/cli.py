@@ -74,6 +74,7 @@ def describe_plan(plan: Plan, resume: bool = False) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     from kit.batch.plan import load_plan
     from kit.batch.reference import load_reference, write_reference
+    from kit.batch.report import gain_lines
     from kit.batch.runner import BatchRunner
     from kit.errors import KitError
 
@@ -98,4 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         completed = {m["name"]: m for m in result.manifests if m["status"] == "completed"}
         count = write_reference(args.write_reference, completed, args.tolerance_abs, args.tolerance_rel)
         print(f"reference: {count} run{'s' if count != 1 else ''} written to {args.write_reference}", flush=True)
+    gains = gain_lines(result.manifests)
+    if gains:
+        print("held-out evaluation, before -> after training:", *(f"  {line}" for line in gains), sep="\n", flush=True)
     return result.exit_code

@@ -182,3 +182,32 @@ def plot_loss_curves(path: Path, manifests: list[dict[str, Any]], references: di
     figure.tight_layout()
     figure.savefig(path)
     return path
+
+
+def gain_lines(manifests: list[dict[str, Any]]) -> list[str]:
+    """One line per completed run with an ``eval`` block in its metrics.json: what changed on held-out data.
+
+    ``01-alpaca: rouge_l 0.3688 -> 0.4229 (+0.0541, ci95 +0.0100..+0.1000, better), bleu ... (n=48)``;
+    *better* when the 95% interval of the gain is above 0, *worse* when the mean gain is negative.
+    """
+    from kit.eval_block import verdict
+
+    lines = []
+    for manifest in manifests:
+        if manifest.get("status") != "completed" or not manifest.get("output_dir"):
+            continue
+        try:
+            block = json.loads((Path(manifest["output_dir"]) / "metrics.json").read_text(encoding="utf-8")).get("eval")
+        except (OSError, ValueError):
+            continue
+        if not isinstance(block, dict) or not block.get("gain"):
+            continue
+        parts = []
+        for metric, gain in block["gain"].items():
+            if gain.get("value") is None:
+                continue
+            lo, hi = gain["ci95"]
+            parts.append(f"{metric} {block['before'][metric]:.4f} -> {block['after'][metric]:.4f} "
+                         f"({gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f}, {verdict(gain)})")
+        lines.append(f"{manifest['index']:02d}-{manifest['name']}: {'; '.join(parts)} (n={block.get('n')})")
+    return lines
