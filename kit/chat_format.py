@@ -175,6 +175,58 @@ def _drops_tool_calls(tokenizer: Any, messages: list[dict[str, Any]]) -> bool:
     return any(n not in text for n in names)
 
 
+TOOLS_SYSTEM = (
+    "You can call these tools:\n<tools>\n{schemas}\n</tools>\n"
+    "To call a tool, answer with <tool_call>{{\"name\": ..., \"arguments\": {{...}}}}</tool_call>."
+)
+
+
+def _call_text(call: Mapping[str, Any]) -> str:
+    function = call.get("function") if isinstance(call.get("function"), Mapping) else call
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    return json.dumps({"name": function.get("name"), "arguments": arguments}, ensure_ascii=False)
+
+
+def _renders_tools(tokenizer: Any, tools: list[Any]) -> bool:
+    names = [str((t.get("function") or t).get("name") or "") for t in tools if isinstance(t, Mapping)]
+    try:
+        text = _render(tokenizer, [{"role": "user", "content": "hi"}], tools)
+    except Exception:
+        return False
+    return bool(names) and all(n in text for n in names if n)
+
+
+def inline_tools(tokenizer: Any, messages: list[dict[str, Any]], tools: Any) -> tuple[list[dict[str, Any]], Any]:
+    """Messages a chat template without tool support still renders whole, and the ``tools`` to pass it.
+
+    Where the template drops ``tool_calls`` (SmolLM2's and the tiny model's ChatML), each call is written into
+    the assistant's content as ``<tool_call>{"name", "arguments"}</tool_call>`` (the Hermes/Qwen convention),
+    so the call is trained like any answer; where it ignores ``tools``, their JSON schemas go into the system
+    message. Templates that render both get the conversation unchanged.
+    """
+    out = [dict(m) for m in messages]
+    if _drops_tool_calls(tokenizer, out):
+        for message in out:
+            calls = [c for c in message.pop("tool_calls", None) or [] if isinstance(c, Mapping)]
+            if calls:
+                text = "\n".join(f"<tool_call>\n{_call_text(c)}\n</tool_call>" for c in calls)
+                message["content"] = f"{message.get('content') or ''}\n{text}".strip()
+    if tools and not _renders_tools(tokenizer, list(tools)):
+        schemas = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+        block = TOOLS_SYSTEM.format(schemas=schemas)
+        if out and out[0]["role"] == "system":
+            out[0] = {**out[0], "content": f"{out[0].get('content') or ''}\n\n{block}".strip()}
+        else:
+            out.insert(0, {"role": "system", "content": block})
+        tools = None
+    return out, tools
+
+
 def _turn_opener(tokenizer: Any) -> str:
     """What the chat template writes before a user message's content ('' when it cannot render)."""
     try:
@@ -267,7 +319,8 @@ def sft_dataset(
         if not any(m["role"] == "assistant" for m in messages):
             dropped += 1
             continue
-        ids, mask = tokenize_conversation(tokenizer, messages, _tools(record))
+        messages, tools = inline_tools(tokenizer, messages, _tools(record))
+        ids, mask = tokenize_conversation(tokenizer, messages, tools)
         if _drops_tool_calls(tokenizer, messages):
             lost_calls += 1
         if max_seq_length and len(ids) > max_seq_length:
@@ -314,7 +367,8 @@ def generation_prompt(
     messages = to_chat_messages(record, style)
     if messages and messages[-1]["role"] == "assistant":
         messages = messages[:-1]
-    return _render(tokenizer, messages, _tools(record), generation=True)
+    messages, tools = inline_tools(tokenizer, messages, _tools(record))
+    return _render(tokenizer, messages, tools, generation=True)
 
 
 def reference_answer(record: Mapping[str, Any]) -> str:

@@ -207,7 +207,7 @@ def test_sft_trainer_trains_assistant_tokens_only(model_dir, tmp_path) -> None:
     assert sorted(trained) == sorted(["Hi there<|im_end|>Hello<|im_end|>", "Hi<|im_end|>"])
 
 
-def test_tool_calls_a_template_cannot_render_are_reported(tokenizer, capsys) -> None:
+def test_tool_calls_a_template_cannot_render_are_written_in_and_trained(tokenizer, capsys) -> None:
     call = {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
     record = {"messages": [{"role": "user", "content": "Weather in Paris?"},
                            {"role": "assistant", "content": None, "tool_calls": [call]},
@@ -215,7 +215,13 @@ def test_tool_calls_a_template_cannot_render_are_reported(tokenizer, capsys) -> 
                            {"role": "assistant", "content": "It is 18C and sunny."}],
               "tools": '[{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]'}
     data = sft_dataset(tokenizer, [record])
-    assert tokenizer.decode([t for t in data[0]["labels"] if t != -100]).endswith("It is 18C and sunny.<|im_end|>")
-    assert "does not render tool calls" in capsys.readouterr().out
-    sft_dataset(tokenizer, [{"messages": CONVERSATION}])
-    assert "tool calls" not in capsys.readouterr().out
+    trained = tokenizer.decode([t for t in data[0]["labels"] if t != -100])
+    # Both assistant turns are trained: the call (in the Hermes/Qwen <tool_call> form) and the answer.
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>' in trained
+    assert trained.endswith("It is 18C and sunny.<|im_end|>")
+    whole = tokenizer.decode(data[0]["input_ids"])
+    assert "<tools>" in whole and "get_weather" in whole.split("<|im_start|>user")[0]  # schema in the system turn
+    assert "<tools>" not in trained and "18C, sunny<|im_end|>" not in trained  # tool results are not trained
+    assert "does not render tool calls" not in capsys.readouterr().out
+    prompt = generation_prompt(tokenizer, record)
+    assert "<tool_call>" in prompt and prompt.endswith("<|im_start|>assistant\n")
