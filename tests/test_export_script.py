@@ -87,7 +87,8 @@ def test_two_process_ddp_on_cpu_trains_and_saves_once(repo_root: Path, tiny_mode
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(tmp_path / "train.py"),
         "--model_name", str(tiny_model_dir), "--load_in_4bit", "false", "--dtype", "float32",
         "--max_seq_length", "256", "--lora_r", "8", "--max_steps", "4", "--per_device_train_batch_size", "2",
-        "--gradient_accumulation_steps", "1", "--output_dir", str(out),
+        "--gradient_accumulation_steps", "1", "--data_path", "data/alpaca/alpaca_en.json", "--eval_samples", "2",
+        "--eval_max_new_tokens", "8", "--output_dir", str(out),
     ]
     env = {**os.environ, **OFFLINE, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=repo_root)

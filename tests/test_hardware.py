@@ -175,8 +175,9 @@ def test_guide_rules_of_thumb() -> None:
 
 
 def test_estimate_for_model_reads_local_config_and_config_objects(tmp_path) -> None:
-    from kit.tiny_model import TinyModelSpec
     from transformers import Qwen2Config
+
+    from kit.builders.tiny import TinyModelSpec
 
     spec = TinyModelSpec()
     config = Qwen2Config(

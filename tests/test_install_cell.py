@@ -188,7 +188,8 @@ def test_notebook_runs_to_the_end_in_the_fresh_venv(fresh: dict) -> None:
     out = work / "01.ipynb"
     params = {"model_name": str(fresh["tmp"] / "tiny"), "load_in_4bit": False, "dtype": "float32",
               "max_seq_length": 256, "max_steps": 3, "per_device_train_batch_size": 4,
-              "gradient_accumulation_steps": 1, "output_dir": "outputs/01"}
+              "gradient_accumulation_steps": 1, "eval_samples": 2, "eval_max_new_tokens": 8,
+              "data_path": "data/alpaca/alpaca_en.json", "output_dir": "outputs/01"}  # data/ from the package
     cmd = [str(python), "-m", "papermill", str(ROOT / "notebooks" / "01_alpaca_sft.ipynb"), str(out),
            "-k", "python3", "--no-progress-bar", "-y", json.dumps(params)]
     run = _run(cmd, work, env, timeout=300)

@@ -136,3 +136,30 @@ def test_same_seed_gives_identical_loss_trace(batch: tuple[Path, int], tiny_mode
         assert [p["loss"] for p in second] == pytest.approx([p["loss"] for p in first], rel=1e-3, abs=1e-4)
     else:
         assert first == second
+
+
+# What each executed notebook may print on stderr: only what a user should act on. Measured on the tiny plan:
+# 03 warns that one warm-up example is longer than the tiny model's 256 tokens, and its strict pre-flight
+# (turned off in the tiny plan) says once that no reward varies.
+STDERR_LINES = {"alpaca": 0, "medical": 0, "grpo": 4, "dpo": 0, "evaluate": 0}
+
+
+@pytest.mark.parametrize("name", list(STDERR_LINES))
+def test_executed_notebooks_are_quiet(batch: tuple[Path, int], name: str) -> None:
+    from kit.notebook_outputs import output_stats
+
+    run = _run_dir(batch[0], name)
+    stats = output_stats(next(run.glob("*.ipynb")))
+    assert stats.widgets == 0 and stats.errors == 0
+    assert stats.stderr_lines <= STDERR_LINES[name], stats.stderr_by_cell
+    assert stats.images >= 1  # every plot is inline in the executed notebook
+
+
+@pytest.mark.parametrize("name", ["alpaca", "medical", "grpo", "dpo"])
+def test_every_training_run_writes_a_held_out_eval_block(batch: tuple[Path, int], name: str) -> None:
+    block = _load(_run_dir(batch[0], name) / "metrics.json")["eval"]
+    assert block["split"] == "holdout" and block["n"] >= 8
+    for metric, gain in block["gain"].items():
+        lo, hi = gain["ci95"]
+        assert lo <= gain["value"] <= hi, metric
+        assert math.isclose(gain["value"], block["after"][metric] - block["before"][metric], abs_tol=1e-3)

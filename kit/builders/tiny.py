@@ -165,7 +165,7 @@ def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, sp
         num_key_value_heads=spec.num_key_value_heads,
         max_position_embeddings=spec.max_position_embeddings,
         tie_word_embeddings=True,
-        bos_token_id=eos_id,
+        bos_token_id=None,  # the tokenizer has no BOS (like Qwen2): a config BOS would be "aligned" with a warning
         eos_token_id=eos_id,
         pad_token_id=pad_id,
         dtype="float32",
@@ -173,7 +173,7 @@ def build_tiny_model(out_dir: str | Path, data_dir: str | Path | None = None, sp
     torch.manual_seed(spec.seed)
     model = Qwen2ForCausalLM(config)
     losses = pretrain(model, tokenizer, data, spec) if spec.pretrain_steps > 0 else []
-    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=eos_id)
+    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id)
     out.mkdir(parents=True, exist_ok=True)
     from transformers.utils import logging as hf_logging
 
