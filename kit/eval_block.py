@@ -125,13 +125,18 @@ def format_block(block: Mapping[str, Any]) -> str:
 
 
 def verdict(gain: Mapping[str, Any]) -> str:
-    """``better`` (ci95 above 0), ``worse`` (mean gain below 0), ``unclear`` (ci95 holds 0), ``missing``."""
-    value, (lo, _hi) = gain.get("value"), gain.get("ci95") or (None, None)
+    """``better`` (ci95 above 0), ``worse`` (ci95 below 0), ``unclear`` (ci95 holds 0), ``missing``.
+
+    Judged on the interval, not the mean: one held-out item out of 32 flipping is noise, not a regression.
+    """
+    value, (lo, hi) = gain.get("value"), gain.get("ci95") or (None, None)
     if value is None:
         return "missing"
-    if value < 0:
+    if lo is not None and lo > 0:
+        return "better"
+    if hi is not None and hi < 0:
         return "worse"
-    return "better" if lo is not None and lo > 0 else "unclear"
+    return "unclear"
 
 
 def read_eval_blocks(folders: Mapping[str, str | os.PathLike[str]]) -> Any:

@@ -222,7 +222,9 @@ def generate_answers(
                     pad_token_id=tokenizer.pad_token_id,
                 )
             new_tokens = output[:, encoded["input_ids"].shape[1] :]
-            answers.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+            # A byte-level BPE answer cut by max_new_tokens can end inside a character: drop the half (U+FFFD).
+            answers.extend(t.strip().rstrip("\ufffd").strip()
+                           for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
             if bar is not None:
                 bar.update(len(batch))
             elif progress and headless and ((index + 1) % every == 0 or index + 1 == len(batches)):

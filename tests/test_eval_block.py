@@ -73,7 +73,7 @@ def test_eval_count_and_subset() -> None:
 
 def test_read_eval_blocks_flags_worse_and_missing(tmp_path: Path) -> None:
     better = eval_block({"rouge_l": [0.1, 0.2, 0.1]}, {"rouge_l": [0.3, 0.4, 0.2]})
-    worse = eval_block({"reward_accuracy": [1.0, 1.0, 0.0]}, {"reward_accuracy": [0.0, 1.0, 0.0]})
+    worse = eval_block({"reward_accuracy": [1.0] * 8}, {"reward_accuracy": [0.0] * 7 + [1.0]})
     for name, payload in {"a": {"notebook": "01", "eval": better}, "b": {"notebook": "04", "eval": worse},
                           "c": {"notebook": "03"}}.items():
         (tmp_path / name).mkdir()

@@ -188,7 +188,7 @@ def gain_lines(manifests: list[dict[str, Any]]) -> list[str]:
     """One line per completed run with an ``eval`` block in its metrics.json: what changed on held-out data.
 
     ``01-alpaca: rouge_l 0.3688 -> 0.4229 (+0.0541, ci95 +0.0100..+0.1000, better), bleu ... (n=48)``;
-    *better* when the 95% interval of the gain is above 0, *worse* when the mean gain is negative.
+    *better* when the 95% interval of the gain is above 0, *worse* when it is below 0, else *unclear*.
     """
     from kit.eval_block import verdict
 

@@ -206,11 +206,15 @@ def build_smollm2(out_dir: str | os.PathLike[str] | None = None, *, cache: str |
 
 
 def _stabilise_tokenizer_config(path: Path, max_length: int) -> None:
-    """Drop the keys that record how this process loaded files (they follow HF_HUB_OFFLINE), so bytes repeat."""
+    """Drop the keys that record how this process loaded files (they follow HF_HUB_OFFLINE), so bytes repeat;
+    cap the length at the model's context and turn off a clean-up setting that only makes a warning."""
     values = json.loads(path.read_text(encoding="utf-8"))
     for key in ("local_files_only", "is_local"):
         values.pop(key, None)
     values["model_max_length"] = max_length
+    # True is meant for WordPiece: on this byte-level BPE tokenizer transformers ignores it with a warning
+    # in every notebook that loads the model.
+    values["clean_up_tokenization_spaces"] = False
     path.write_text(json.dumps(values, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
