@@ -70,3 +70,10 @@ def test_cli_prints_one_line(smollm2_dir: Path) -> None:
                          check=True)
     assert out.stdout.startswith(f"smollm2: {smollm2_dir} (134,515,008 parameters, bfloat16, cached")
     assert out.stderr == ""
+
+
+def test_gguf_is_a_declared_dependency() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "gguf==0.19.0" in [d.split("#")[0].strip() for d in project["project"]["dependencies"]]

@@ -161,6 +161,9 @@ def build_smollm2(out_dir: str | os.PathLike[str] | None = None, *, cache: str |
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if importlib.util.find_spec("gguf") is None:
+        raise KitError("kit smollm2 reads the model's GGUF file through the `gguf` package, which is not installed. "
+                       "Fix: pip install gguf==0.19.0 (python3 -m kit.bootstrap install does it)")
     _quiet_transformers()
     gguf = _installed_gguf()
     wheel = None
