@@ -74,11 +74,17 @@ class BatchResult:
 HEADLESS_ENV = {"KIT_HEADLESS": "1", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
+KERNEL_START_TIMEOUT_S = 300
+
+
 def papermill_command(spec: RunSpec, executed: Path, parameters_file: Path) -> list[str]:
     """The papermill invocation for one run (kernel python3, working directory the repository root)."""
     return [
         sys.executable, "-m", "papermill", str(spec.notebook), str(executed), "-f", str(parameters_file),
         "-k", "python3", "--cwd", str(repo_root()), "--no-progress-bar", "--log-output",
+        # papermill's 60 s kernel start limit fails runs on a busy 2-core machine (a fresh venv's first imports
+        # next to a Ray cluster took longer): a slow start is not a failed run.
+        "--start-timeout", str(KERNEL_START_TIMEOUT_S),
     ]
 
 
