@@ -34,6 +34,7 @@ from kit.batch.manifest import (
     write_json,
 )
 from kit.batch.plan import Plan, RunSpec
+from kit.batch.processes import stop_tree
 from kit.batch.reference import check_trace
 from kit.batch.report import plot_loss_curves, progress_line, write_summary
 from kit.batch.resources import JobSlot, detect_device
@@ -273,28 +274,7 @@ class BatchRunner:
         if hasattr(active.process, "kit_stop"):  # a remote backend's task: it stops its own notebook
             active.process.kit_stop()
             return
-        import psutil
-
-        try:
-            parent = psutil.Process(active.process.pid)
-            procs = [*parent.children(recursive=True), parent]
-        except psutil.NoSuchProcess:
-            procs = []
-        for proc in procs:
-            try:
-                proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        deadline = time.monotonic() + 5
-        alive = procs
-        while alive and not force() and time.monotonic() < deadline:
-            _, alive = psutil.wait_procs(alive, timeout=0.2)
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        active.process.wait()
+        stop_tree(active.process, force)
 
     # -- the loop --------------------------------------------------------------------------------------
     def _skip_blocked(self, pending: list[RunSpec], results: dict[str, dict[str, Any]]) -> None:

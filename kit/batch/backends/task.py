@@ -39,25 +39,9 @@ def unpack(data: bytes, folder: Path) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    import psutil
+    from kit.batch.processes import stop_tree
 
-    try:
-        parent = psutil.Process(process.pid)
-        procs = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        procs = []
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=5)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    process.wait()
+    stop_tree(process)
 
 
 def execute(command: list[str], env: dict[str, str], cwd: str, run_dir: str,
