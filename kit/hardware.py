@@ -183,7 +183,8 @@ class MemoryEstimate:
             "optimizer_gb": f"optimizer ({self.assumptions.get('optimizer', '?')})",
             "activations_gb": "activations"
             + (" (checkpointed)" if self.assumptions.get("checkpointing") else ""),
-            "overhead_gb": "CUDA context / workspace",
+            "overhead_gb": "CUDA context / workspace" if self.assumptions.get("device", "cuda") == "cuda"
+            else "overhead (no CUDA context on CPU)",
         }
         width = max(len(v) for v in labels.values()) + 2
         lines = [title, "-" * (width + 10)]
@@ -370,13 +371,16 @@ def estimate_memory(
     gradient_checkpointing: bool | str = True,
     flash_attention: bool = True,
     fused_loss: bool = True,
-    overhead_gb: float = DEFAULT_OVERHEAD_GB,
+    overhead_gb: float | None = None,
+    device: str = "cuda",
 ) -> MemoryEstimate:
     """Estimate GPU memory (GiB) for ``method`` in inference/full/lora/qlora; formulas in the module docstring.
 
     ``params`` may be None when ``model_config`` is given. ``trainable_params`` overrides the LoRA count;
     ``lora_targets_share`` (a fraction of ``params``) replaces the shape-based LoRA count when set.
     ``gradient_checkpointing`` may be ``"unsloth"`` (kept layer inputs offloaded to CPU RAM).
+    ``device="cpu"`` drops the CUDA context and workspace overhead (``overhead_gb`` defaults to 0.75 on CUDA);
+    on CPU the total is a floor for the process's RAM, which also holds Python, torch and the data.
     """
     method = method.lower().strip()
     if method not in METHODS:
@@ -503,6 +507,7 @@ def estimate_memory(
         "checkpointing": gradient_checkpointing if method != "inference" else None,
         "flash_attention": flash_attention,
         "fused_loss": fused_loss,
+        "device": device,
         "lora_r": lora_r if method in ("lora", "qlora") else None,
         "activation_details": details,
     }
@@ -515,7 +520,7 @@ def estimate_memory(
         gradients_gb=gradients / GIB,
         optimizer_gb=optimizer_state / GIB,
         activations_gb=activations / GIB,
-        overhead_gb=float(overhead_gb),
+        overhead_gb=float(overhead_gb if overhead_gb is not None else (DEFAULT_OVERHEAD_GB if device == "cuda" else 0.0)),
         assumptions=assumptions,
     )
 
@@ -578,7 +583,15 @@ def estimate_for_model(
 
     Never downloads: a hub id with no local or cached config uses the built-in shapes of well-known models,
     else the size in its name (``...-7B-...``) with an inferred shape. Extra keywords go to ``estimate_memory``.
+    ``dtype="auto"`` (the default) and ``device="auto"`` describe this machine: the dtype
+    :func:`resolve_dtype` would load in, and ``cpu`` or ``cuda`` (the CUDA overhead only on a GPU).
     """
+    if kwargs.get("dtype", "auto") in (None, "auto"):
+        kwargs["dtype"] = resolve_dtype("auto")[0]
+    if kwargs.get("device", "auto") == "auto":
+        import torch
+
+        kwargs["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     if not isinstance(model_name_or_config, (str, os.PathLike)):
         estimate = estimate_memory(None, method, seq_len, batch, model_config=model_name_or_config, **kwargs)
         estimate.assumptions["source"] = "config object"
@@ -694,3 +707,67 @@ def _human_count(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3g}{suffix}"
     return str(n)
+
+
+# --- Precision: which dtype this device computes fast -------------------------------------------------------
+
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which bf16 matmuls still run on native bf16 instructions.
+_ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                     "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "ALL", "DEFAULT")
+
+
+def cpu_precision() -> dict[str, Any]:
+    """What this CPU computes bf16 with: PyTorch's dispatch level, the bf16 instructions present, and whether
+    bf16 is native (``avx512_bf16`` or AMX reached by PyTorch's AVX-512 kernels and oneDNN). Without native
+    bf16, PyTorch emulates it: training SmolLM2-135M ran 22x slower in bf16 than in fp32 on an AVX2-only CPU.
+
+    ``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2`` hold an AVX-512 machine to AVX2, and are
+    honoured here, so a run made that way is judged as the AVX2 machine it imitates.
+    """
+    import torch
+
+    capability = str(torch.backends.cpu.get_cpu_capability())
+    cpu = torch.cpu
+    avx512_bf16 = bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)())
+    amx = bool(getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    onednn_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    onednn_ok = not onednn_cap or onednn_cap in _ONEDNN_BF16_ISAS
+    native = capability.upper().startswith("AVX512") and (avx512_bf16 or amx) and onednn_ok
+    info: dict[str, Any] = {
+        "capability": capability,
+        "avx512_bf16": avx512_bf16,
+        "amx": amx,
+        "native_bf16": native,
+    }
+    pinned = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+              if os.environ.get(k)}
+    if pinned:
+        info["held_by"] = pinned  # the instruction set was capped by environment variables
+    return info
+
+
+def resolve_dtype(dtype: Any = "auto") -> tuple[str, str]:
+    """``(dtype name, reason)`` for ``dtype``: an explicit dtype is kept; ``"auto"``/``None`` picks, on CPU,
+    bfloat16 only where the processor computes it natively and float32 otherwise, and on CUDA bf16 where the GPU
+    supports it, else float16 (Unsloth's rule). The reason reads like ``cpu: AVX2, no native bf16 -> float32``.
+    """
+    import torch
+
+    if dtype is not None and not (isinstance(dtype, str) and dtype.strip().lower() in ("auto", "none", "")):
+        name = str(dtype).replace("torch.", "").strip()
+        name = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}.get(
+            name.lower(), name.lower())
+        if name not in ("bfloat16", "float16", "float32"):
+            raise KitError(f"dtype {dtype!r} is not one of auto, bfloat16, float16, float32")
+        return name, f"dtype={name} as asked"
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+        if torch.cuda.is_bf16_supported():
+            return "bfloat16", f"cuda: {gpu} supports bf16 -> bfloat16"
+        return "float16", f"cuda: {gpu} has no bf16 -> float16"
+    info = cpu_precision()
+    held = f" (held by {', '.join(f'{k}={v}' for k, v in info['held_by'].items())})" if "held_by" in info else ""
+    if info["native_bf16"]:
+        what = "AMX" if info["amx"] else "avx512_bf16"
+        return "bfloat16", f"cpu: {info['capability']} with {what}, native bf16{held} -> bfloat16"
+    return "float32", f"cpu: {info['capability']}, no native bf16{held} -> float32"

@@ -19,6 +19,9 @@ DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 # The compute dtype of the model last loaded by load_model ("bfloat16", ...): kit.training.precision_flags
 # follows it, so a trainer config built after loading never asks for a precision the model is not in.
 last_loaded_dtype: str | None = None
+# How the last load chose its dtype: {"asked": "auto", "dtype": "float32", "reason": "cpu: AVX2, ..."}
+# (kit.runinfo.device_info records it in metrics.json, and so in the batch manifest).
+last_precision: dict[str, str] | None = None
 
 
 def import_unsloth() -> Any:
@@ -88,24 +91,24 @@ def load_model(
     model_name: str,
     max_seq_length: int = 2048,
     load_in_4bit: bool = True,
-    dtype: str | None = None,
+    dtype: str | None = "auto",
     fast_inference: bool = False,
     **kwargs: Any,
 ) -> tuple[Any, Any]:
     """``FastLanguageModel.from_pretrained`` with a local-path fallback; returns ``(model, tokenizer)``.
 
-    ``dtype=None`` lets Unsloth choose (bf16 where the hardware supports it, else fp16 on GPU / fp32 on CPU).
+    ``dtype="auto"`` (or None) picks the precision the device computes fast (:func:`kit.hardware.resolve_dtype`):
+    on CPU bf16 only with native bf16 instructions, else float32; on CUDA bf16 where supported, else fp16.
+    The choice and its reason are printed once per process and recorded in ``metrics.json`` (``device``).
     ``fast_inference=True`` asks for Unsloth's vLLM generation (:func:`fast_inference_args`).
     """
     if fast_inference:
         rank = kwargs.pop("max_lora_rank", 16)
         kwargs = {**kwargs, **fast_inference_args(rank)}
     fast = import_unsloth()
-    torch_dtype = None
-    if dtype is not None:
-        import torch
+    import torch
 
-        torch_dtype = getattr(torch, str(dtype).replace("torch.", ""))
+    torch_dtype = getattr(torch, choose_dtype(dtype))
     model, tokenizer = fast.from_pretrained(
         model_name=resolve_model_name(model_name),
         max_seq_length=max_seq_length,
@@ -116,6 +119,20 @@ def load_model(
     global last_loaded_dtype
     last_loaded_dtype = compute_dtype(model)
     return model, tokenizer
+
+
+def choose_dtype(dtype: Any = "auto") -> str:
+    """The dtype name to load in (:func:`kit.hardware.resolve_dtype`); an automatic choice is printed once per
+    process with its reason ("[precision] cpu: AVX2, no native bf16 -> float32") and kept in ``last_precision``."""
+    from kit.hardware import resolve_dtype
+
+    global last_precision
+    name, reason = resolve_dtype(dtype)
+    choice = {"asked": "auto" if dtype is None else str(dtype).replace("torch.", ""), "dtype": name, "reason": reason}
+    if choice != last_precision and not reason.endswith("as asked"):
+        print(f"[precision] {reason}")
+    last_precision = choice
+    return name
 
 
 def compute_dtype(model: Any) -> str:
@@ -177,7 +194,7 @@ def load_for_training(
     load_in_4bit: bool = True,
     lora_r: int = 16,
     lora_alpha: int = 16,
-    dtype: str | None = None,
+    dtype: str | None = "auto",
     seed: int = 3407,
     fast_inference: bool = False,
     **lora_kwargs: Any,

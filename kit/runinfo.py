@@ -76,15 +76,26 @@ def device_info() -> dict[str, Any]:
             "memory_gb": round(props.total_memory / 2**30, 2),
             "bf16": bool(torch.cuda.is_bf16_supported()),
             "count": torch.cuda.device_count(),
+            **_precision_choice(),
         }
     import psutil
 
-    return {
+    from kit.hardware import cpu_precision
+
+    info = {
         "type": "cpu",
         "name": _cpu_name(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 2),
         "threads": torch.get_num_threads(),
+        **cpu_precision(),
     }
+    return {**info, **_precision_choice()}
+
+
+def _precision_choice() -> dict[str, Any]:
+    """The dtype the last model load chose and why (``kit.model.last_precision``), when a model was loaded."""
+    choice = getattr(sys.modules.get("kit.model"), "last_precision", None)
+    return {"dtype": choice["dtype"], "dtype_reason": choice["reason"]} if choice else {}
 
 
 def _cpu_name() -> str:

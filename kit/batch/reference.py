@@ -1,15 +1,18 @@
 """Loss-trace reference bands: a re-run must give the same numbers, within a stated tolerance, step by step.
 
-References are kept per device type: on CUDA, Unsloth batches padding-free, compiles its cross-entropy and
-trains under mixed precision, none of which its CPU fallback does, so a CPU trace says nothing about a GPU
-run. Reference file (JSON, written by ``kit batch PLAN --write-reference REF.json``)::
+References are kept per machine kind, the things that change the numbers: the device type, the CPU's
+instruction level (PyTorch's ``get_cpu_capability``: AVX2, AVX512, ...) or the GPU's name, and the dtype the
+run trained in. On CUDA, Unsloth batches padding-free, compiles its cross-entropy and trains under mixed
+precision, none of which its CPU fallback does; an AVX2 CPU trains in float32 what an ``avx512_bf16`` CPU
+trains in bf16. Reference file (JSON, written by ``kit batch PLAN --write-reference REF.json``)::
 
     {
       "format": "kit-loss-reference/2",
       "abs_tol": 0.02, "rel_tol": 0.01,
       "devices": {
-        "cpu": {
-          "written_at": "2026-01-01T00:00:00+00:00", "git_commit": "…",
+        "cpu/avx2/float32": {
+          "written_at": "2026-01-01T00:00:00+00:00", "git_commit": "…", "device": "AMD EPYC",
+          "held_by": {"ATEN_CPU_CAPABILITY": "avx2"},
           "runs": {
             "alpaca-lora_r=8": {
               "notebook": "notebooks/01_alpaca_sft.ipynb", "run_hash": "…", "device": "…",
@@ -17,17 +20,20 @@ run. Reference file (JSON, written by ``kit batch PLAN --write-reference REF.jso
             }
           }
         },
-        "cuda": {...}
+        "cpu/avx512/bfloat16": {...}, "cuda/NVIDIA H100 80GB HBM3/bfloat16": {...}, "cpu": {...}
       }
     }
 
-A step passes when ``|loss - centre| <= tolerance``; tolerance is ``max(abs_tol, rel_tol * |centre|)``
-when written, and may be edited by hand per step. ``--check-reference`` compares each run with the entry
-for the device type it runs on (``cpu``, ``cuda``, ...). It fails a run whose trace leaves the band (the
-message names the step, the value and the band) or whose steps differ from the reference's; a run without
-an entry for this device is reported "no reference for cuda" (say) and not failed. Writing merges into an
-existing file: entries for runs of this batch on this device are replaced, everything else is kept.
-Version-1 files (one flat ``runs`` mapping, all recorded on CPU) are read as ``devices.cpu``.
+``held_by`` marks bands recorded on a bigger CPU held to a smaller instruction set by environment variables
+(``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``). A key that is a bare
+device type (``cpu``, ``cuda``) holds runs whose manifest names no instruction level or dtype (a notebook that
+loads no model) and the entries of older files; a run is checked against its own kind first, then its bare
+device type. A step passes when ``|loss - centre| <= tolerance``; tolerance is ``max(abs_tol, rel_tol *
+|centre|)`` when written, and may be edited by hand per step. ``--check-reference`` fails a run whose trace
+leaves the band (the message names the step, the value and the band) or whose steps differ from the
+reference's; a run of a kind with no entry is reported "no reference for cpu/avx2/float32" (say) and not
+failed. Writing merges into an existing file: entries for runs of this batch on this kind are replaced,
+everything else is kept. Version-1 files (one flat ``runs`` mapping, all recorded on CPU) are read as ``cpu``.
 """
 
 from __future__ import annotations
@@ -47,16 +53,42 @@ DEFAULT_REL_TOL = 0.01
 
 class DeviceReference(dict):
     """The reference entries for one device type, by run name; a run with none gets a "no reference for
-    <device>" placeholder (no steps) from :meth:`get`, which :func:`check_trace` reports as not a failure."""
+    <device>" placeholder (no steps) from :meth:`get`, which :func:`check_trace` reports as not a failure.
+    :meth:`entry` finds a run's band by the machine kind its manifest records (:func:`machine_kind`)."""
 
-    def __init__(self, runs: dict[str, Any], device_type: str) -> None:
+    def __init__(self, runs: dict[str, Any], device_type: str, kinds: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__(runs)
         self.device_type = device_type
+        self.kinds = kinds or {}
 
     def get(self, name: Any, default: Any = None) -> Any:
         if name in self:
             return self[name]
         return {"steps": [], "missing": f"no reference for {self.device_type}"} if default is None else default
+
+    def entry(self, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The band for run ``name`` on the machine kind of ``manifest`` (its ``device``), else on its bare
+        device type, else a "no reference for <kind>" placeholder."""
+        kind = machine_kind(manifest.get("device"), self.device_type)
+        for key in (kind, kind.split("/", 1)[0]):
+            runs = (self.kinds.get(key) or {}).get("runs") or {}
+            if name in runs:
+                return runs[name]
+        return {"steps": [], "missing": f"no reference for {kind}"}
+
+
+def machine_kind(device: Any, default_type: str = "cpu") -> str:
+    """The reference key of a run's ``device`` record: ``cpu/<capability>/<dtype>`` (``cpu/avx2/float32``),
+    ``cuda/<gpu name>/<dtype>``, or the bare device type when the record names neither (no model loaded)."""
+    device = device if isinstance(device, dict) else {}
+    kind = str(device.get("type") or default_type)
+    level = device.get("capability") if kind == "cpu" else device.get("name") if kind == "cuda" else None
+    if not level:
+        return kind
+    parts = [kind, str(level).lower() if kind == "cpu" else str(level)]
+    if device.get("dtype"):
+        parts.append(str(device["dtype"]))
+    return "/".join(parts)
 
 
 def current_device_type() -> str:
@@ -106,7 +138,7 @@ def load_reference(path: str | Path, device_type: str | None = None) -> DeviceRe
             ):
                 raise KitError(f"{path}: devices.{device}.runs.{name}: 'steps' must be a list of {{step, centre, tolerance}}")
     device_type = device_type or current_device_type()
-    return DeviceReference((devices.get(device_type) or {}).get("runs", {}), device_type)
+    return DeviceReference((devices.get(device_type) or {}).get("runs", {}), device_type, devices)
 
 
 def check_trace(trace: list[dict[str, Any]], entry: dict[str, Any] | None) -> tuple[str, str]:
@@ -130,17 +162,14 @@ def check_trace(trace: list[dict[str, Any]], entry: dict[str, Any] | None) -> tu
     return "pass", f"{len(steps)} steps inside the reference band"
 
 
-def _device_type_of(manifest: dict[str, Any], default: str) -> str:
-    device = manifest.get("device")
-    return str(device.get("type") or default) if isinstance(device, dict) else default
-
 
 def write_reference(
     path: str | Path, runs: dict[str, dict[str, Any]], abs_tol: float = DEFAULT_ABS_TOL, rel_tol: float = DEFAULT_REL_TOL,
     device_type: str | None = None,
 ) -> int:
-    """Write bands for ``runs`` (name → manifest with ``loss_trace``) into ``path`` under each run's device type
-    (its manifest's ``device.type``, else ``device_type``, else this machine's), merging; returns the count."""
+    """Write bands for ``runs`` (name → manifest with ``loss_trace``) into ``path`` under each run's machine kind
+    (:func:`machine_kind` of its manifest's ``device``; the device type defaults to ``device_type``, else this
+    machine's), merging; returns the count. Bands of a CPU held to a smaller instruction set say so (``held_by``)."""
     if abs_tol < 0 or rel_tol < 0:
         raise KitError("--tolerance-abs and --tolerance-rel must not be negative")
     path = Path(path)
@@ -152,9 +181,14 @@ def write_reference(
     default = device_type or current_device_type()
     commit = (git_info() or {}).get("commit")
     for name, manifest in runs.items():
-        device = _device_type_of(manifest, default)
-        block = devices.setdefault(device, {"runs": {}})
+        record = manifest.get("device") if isinstance(manifest.get("device"), dict) else {}
+        block = devices.setdefault(machine_kind(record, default), {"runs": {}})
         block.update(written_at=utc_now(), git_commit=commit)
+        if record.get("name"):
+            block["device"] = record["name"]
+        block.pop("held_by", None)
+        if record.get("held_by"):
+            block["held_by"] = record["held_by"]
         block["runs"][name] = {
             "notebook": (manifest.get("notebook") or {}).get("path"),
             "run_hash": manifest.get("hash"),

@@ -162,7 +162,8 @@ def plot_loss_curves(path: Path, manifests: list[dict[str, Any]], references: di
         steps = [p["step"] for p in trace]
         line = axes.plot(steps, [p["loss"] for p in trace], marker="." if len(trace) < 40 else None,
                          label=f"{manifest['run_id']} ({manifest['status']})")[0]
-        entry = (references or {}).get(manifest.get("name"))
+        entry = (references.entry(manifest.get("name"), manifest) if hasattr(references, "entry")
+                 else (references or {}).get(manifest.get("name")))
         if entry and entry.get("steps"):
             ref_steps = [s["step"] for s in entry["steps"]]
             low = [s["centre"] - s["tolerance"] for s in entry["steps"]]

@@ -167,7 +167,7 @@ class BatchRunner:
             return
         if manifest["status"] != "completed":
             return
-        status, detail = check_trace(manifest.get("loss_trace") or [], self.reference.get(manifest["name"]))
+        status, detail = check_trace(manifest.get("loss_trace") or [], self.reference.entry(manifest["name"], manifest))
         manifest["reference"] = {"status": status, "detail": detail}
         if status == "fail":
             manifest["status"] = "failed"
