@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 from kit.data.report import LoadReport
@@ -19,11 +20,8 @@ from kit.data.text import as_text, strip_edges
 from kit.prompts import REASONING_SYSTEM_PROMPT
 
 _ANNOTATION = re.compile(r"<<[^<>]*>>")
-_FINAL_LINE = re.compile(r"^[ \t]*####[ \t]*(.*?)[ \t]*$", re.MULTILINE)
-# A number with optional sign and thousands separators (1,080 / 109,200,000), or a plain one, or .5
-_NUMBER = re.compile(r"[-−–]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
-_MINUS = {"−": "-", "–": "-"}
 SPEC = Spec("gsm8k", required=(("question",), ("answer",)))
+_PLAIN = re.compile(r"-?\d*\.?\d+")
 
 
 def strip_calculator_annotations(solution: str) -> str:
@@ -31,37 +29,51 @@ def strip_calculator_annotations(solution: str) -> str:
     return _ANNOTATION.sub("", solution)
 
 
-def normalise_number(text: str) -> str | None:
-    """The first number in ``text`` as a plain string: ``"$1,080"`` → ``"1080"``, ``"−3"`` → ``"-3"``."""
-    match = _NUMBER.search(text.replace("\u00a0", " "))
-    if match is None:
-        return None
-    number = match.group(0).replace(",", "")
-    for dash, minus in _MINUS.items():
-        number = number.replace(dash, minus)
-    if number.startswith("-."):
-        number = "-0" + number[1:]
-    elif number.startswith("."):
-        number = "0" + number
-    return number
+def answer_text(value: Fraction, token: str | None = None) -> str:
+    """The ``answer`` column's text: the token as written without separators when it is a plain decimal
+    (``$1,234.50`` -> ``1234.50``), else the exact value's plain form (``1 1/2`` -> ``3/2``, ``1e6`` -> ``1000000``)."""
+    from kit.rewards.numbers import format_value, to_ascii
+
+    if token is not None:
+        plain = to_ascii(token).replace(",", "").replace("$", "").strip().rstrip(".")
+        if _PLAIN.fullmatch(plain):
+            plain = plain.replace("-.", "-0.") if plain.startswith("-.") else plain
+            plain = "0" + plain if plain.startswith(".") else plain
+            if Fraction(plain) == value:  # not "2,75" read as 275
+                return plain
+    return format_value(value)
+
+
+def read_final_answer(solution: Any) -> tuple[str | None, str | None]:
+    """(answer text, None) for a worked solution's ``#### N`` line, or (None, skip reason).
+
+    The number is read by :mod:`kit.rewards.numbers` (the rewards read it back to the same value): thousands
+    groups of every kind, decimal commas, fractions, mixed numbers, scientific form, full-width and
+    Arabic-Indic digits. A line it cannot read as exactly one number is a reason, never a truncated number.
+    """
+    from kit.rewards.numbers import final_answer, final_lines, read_answer
+
+    if not isinstance(solution, str):
+        return None, "no_final_answer"
+    value, reason = final_answer(solution)
+    if value is None:
+        return None, str(reason)
+    lines = [line for line in final_lines(solution) if re.search(r"\d", line)]
+    token = None
+    for line in reversed(lines):
+        got, _, token = read_answer(line)
+        if got == value:
+            break
+    return answer_text(value, token), None
 
 
 def extract_final_answer(solution: str) -> str | None:
-    """The number on the last ``#### N`` line of a worked solution, or None if there is none.
+    """The number on the last ``#### N`` line of a worked solution as plain text, or None if there is none.
 
-    Handles thousands separators (``1,080`` → ``1080``), negatives, decimals, ``$`` and quotes (curly or
-    straight) around the number. A ``####`` line without a number also gives None.
+    Handles thousands separators (``1,080`` -> ``1080``), negatives, decimals, ``$`` and quotes (curly or
+    straight) around the number, and every form :func:`read_final_answer` reads.
     """
-    if not isinstance(solution, str):
-        return None
-    finals = _FINAL_LINE.findall(solution)
-    if not finals:
-        return None
-    return normalise_number(finals[-1])
-
-
-def _has_final_line(solution: str) -> bool:
-    return bool(_FINAL_LINE.search(solution))
+    return read_final_answer(solution)[0]
 
 
 def _converter(system_prompt: str | None, chat: bool):
@@ -74,11 +86,9 @@ def _converter(system_prompt: str | None, chat: bool):
         question = strip_edges(question)
         if not question:
             return None, "empty_question", ()
-        if not _has_final_line(raw):
-            return None, "no_final_answer", ()
-        answer = extract_final_answer(raw)
+        answer, reason = read_final_answer(raw)
         if answer is None:
-            return None, "non_numeric_answer", ()
+            return None, reason, ()
         solution = strip_edges(strip_calculator_annotations(raw))
         fixes = ("annotations_stripped",) if _ANNOTATION.search(raw) else ()
         if chat:
@@ -108,7 +118,8 @@ def load_gsm8k(
     blank line, question). ``columns={"question": "problem", "answer": "solution"}`` maps other names; a
     hub id such as ``openai/gsm8k:main:train`` works where the hub is reachable. Skipped and counted:
     missing/empty question, no ``####`` line ("no_final_answer"), a ``####`` line without a number
-    ("non_numeric_answer"), duplicate questions. A load that keeps no row is a :class:`KitError`.
+    ("non_numeric_answer"), a number the parser cannot read as one ("ambiguous_answer": ``3 apples and 4 pears``;
+    "unreadable_answer": ``2/0``), duplicate questions. A load that keeps no row is a :class:`KitError`.
     """
     from kit.data.registry import note_unsupported
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from kit.errors import KitError
 from kit.prompts import REASONING_SYSTEM_PROMPT_HASH, REASONING_SYSTEM_PROMPT_XML, REASONING_SYSTEM_PROMPT_ZH
-from kit.rewards.numbers import first_number, last_number, token_value
+from kit.rewards.numbers import region_token, token_value
 
 TRAILING_PENALTY_PER_CHAR = 0.001  # of the count reward's unit range, per character after the final part
 
@@ -57,7 +57,7 @@ class AnswerFormat:
         region = self.extract(text)
         if region is None:
             return None, False
-        return (first_number(region) if self.pick == "first" else last_number(region)), True
+        return region_token(region, self.pick), True
 
     def answer(self, text: str) -> Fraction | None:
         """The exact value of the answer in the format's place, or None (marker absent or no number there)."""
