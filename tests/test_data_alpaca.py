@@ -148,7 +148,8 @@ def test_columns_mapping_and_zero_row_error(tmp_path: Path) -> None:
         "It wants instruction and output" in message
         and "columns found: ['question', 'context', 'answer']" in message
     )
-    assert "columns={'instruction': 'question', 'output': 'answer'}" in message
+    # The suggested fix keeps every column: context becomes the input (issue 26: never silently dropped).
+    assert "columns={'instruction': 'question', 'output': 'answer', 'input': 'context'}" in message
     dataset, _ = load_alpaca(
         path, columns={"instruction": "question", "input": "context", "output": "answer"}
     )

@@ -193,7 +193,7 @@ def test_empty_file_and_missing_path(tmp_path: Path) -> None:
         load_medical(empty)
     with pytest.raises(KitError, match="no such file"):
         load_medical(tmp_path / "nowhere")
-    with pytest.raises(KitError, match=r"no \.csv files"):
+    with pytest.raises(KitError, match=r"no \.csv/\.tsv/\.parquet/\.arrow/\.json/\.jsonl files"):
         load_medical(_empty_dir(tmp_path))
 
 

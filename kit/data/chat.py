@@ -16,7 +16,10 @@ One record per conversation: ``{"messages": [{"role", "content", "tool_calls"}],
 
 Skipped and counted: ``missing_field`` (no messages/conversations), ``bad_field_type``, ``empty_conversation``,
 ``unknown_role``, ``non_text_content``, ``bad_tool_call``, ``bad_tools``, ``empty_turn``, ``bad_role_order``,
-``ends_on_user``, ``duplicate`` (the same messages and tools as an earlier row).
+``ends_on_user``, ``duplicate`` (the same messages and tools as an earlier row), ``weight_zero_turn`` (an
+OpenAI-style assistant turn with ``weight: 0`` before a trained one: the loss covers every assistant turn, so it
+would be trained on; weight-0 turns after the last trained one are cut instead, counted as
+``untrained_turns_dropped``), ``missing_value`` (a NaN/None content where text belongs).
 
 :func:`template_inputs` turns a record into what ``tokenizer.apply_chat_template(messages, tools=...)`` takes.
 """
@@ -257,6 +260,34 @@ def parse_messages(
     return messages, tuple(fixes)
 
 
+def _untrained(turn: Any) -> bool:
+    """True for an OpenAI-style turn marked ``weight: 0`` (not to be trained on)."""
+    if not isinstance(turn, dict) or "weight" not in turn:
+        return False
+    weight = turn["weight"]
+    return weight in (0, False) or (isinstance(weight, str) and weight.strip() in ("0", "0.0"))
+
+
+def _trained_turns(turns: Any, tags: Tags) -> tuple[Any, bool]:
+    """OpenAI ``weight: 0`` turns: the turns after the last trained assistant turn are cut (a fix); a weight-0
+    assistant turn before a trained one would be trained too (the loss covers every assistant turn), so the
+    conversation is skipped as ``weight_zero_turn``; no trained assistant turn at all is ``weight_zero_turn``."""
+    if not isinstance(turns, list) or not any(_untrained(t) for t in turns):
+        return turns, False
+
+    def is_assistant(turn: Any) -> bool:
+        role = _first(turn, tags.role_keys) if isinstance(turn, dict) else None
+        return role is not None and tags.roles.get(str(role).strip().lower()) in ("assistant", "function_call")
+
+    trained = [i for i, t in enumerate(turns) if is_assistant(t) and not _untrained(t)]
+    if not trained:
+        raise Skip("weight_zero_turn")
+    last = trained[-1]
+    if any(is_assistant(t) and _untrained(t) for t in turns[:last]):
+        raise Skip("weight_zero_turn")
+    return turns[: last + 1], last + 1 < len(turns)
+
+
 def _converter(tags: Tags):
     def convert(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None, tuple[str, ...]]:
         turns = row.get("messages", row.get("conversations"))
@@ -268,8 +299,11 @@ def _converter(tags: Tags):
             except json.JSONDecodeError:
                 return None, "bad_field_type", ()
         try:
+            turns, cut = _trained_turns(turns, tags)
             messages, fixes = parse_messages(turns, tags, row.get("system"))
             tools = parse_tools(row.get("tools"))
+            if cut:
+                fixes = (*fixes, "untrained_turns_dropped")
         except Skip as skip:
             return None, skip.reason, ()
         if any(m["tool_calls"] for m in messages):

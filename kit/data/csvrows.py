@@ -42,7 +42,39 @@ class CsvTable:
     unclosed_quote_lines: list[int] = field(default_factory=list)
 
 
-def suspicious_quotes(chunks: list[bytes]) -> bool:
+_OTHER_DELIMITERS = (";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+def read_header(path: Path, first_chunk: bytes) -> tuple[list[str], str]:
+    """(header row, delimiter) of a CSV from its first UTF-8 chunk; ``[]`` for an empty file.
+
+    A ``.tsv`` file is tab-separated; a ``.csv`` whose header holds one field with ``;``, tabs or ``|`` in it is
+    read with that delimiter (the load report names it). A header naming the same column twice is a
+    :class:`KitError` (one of them would be dropped without a word).
+    """
+    text = first_chunk[: 1 << 16].decode("utf-8", errors="ignore")  # may cut a character at the end only
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    if delimiter == "," and len(header) == 1:
+        for other in _OTHER_DELIMITERS:
+            split = next(csv.reader(io.StringIO(text, newline=""), delimiter=other), [])
+            if len(split) >= 2:
+                header, delimiter = split, other
+                break
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        key = name.strip()
+        if key and key in seen:
+            raise KitError(
+                f"{path}: the header names column {key!r} twice (columns {seen[key]} and {number}); rename one "
+                "so that neither is dropped"
+            )
+        seen.setdefault(key, number)
+    return header, delimiter
+
+
+def suspicious_quotes(chunks: list[bytes], delimiter: str = ",") -> bool:
     """True unless every ``"`` in the UTF-8 chunks sits where well-formed CSV quoting puts it (vectorised).
 
     Read as if every quote toggled "inside a quoted field", the even-numbered quotes open a field (after a
@@ -54,7 +86,7 @@ def suspicious_quotes(chunks: list[bytes]) -> bool:
     import numpy as np
 
     allowed = np.zeros(256, dtype=bool)
-    allowed[[ord(","), ord("\n"), ord("\r"), ord('"')]] = True
+    allowed[[ord(delimiter), ord("\n"), ord("\r"), ord('"')]] = True
     seen = 0
     last = ord("\n")  # the start of the file counts as a line break
     for i, chunk in enumerate(chunks):
@@ -78,7 +110,7 @@ def suspicious_quotes(chunks: list[bytes]) -> bool:
     return seen % 2 == 1
 
 
-def broken_quote_lines(text: str) -> list[int]:
+def broken_quote_lines(text: str, delimiter: str = ",") -> list[int]:
     """1-based first lines of the rows whose quoting Python's strict csv reader rejects.
 
     After a broken row, reading goes on from the line after that row's first line, so each broken quote costs
@@ -89,7 +121,7 @@ def broken_quote_lines(text: str) -> list[int]:
     broken: list[int] = []
     start = 0
     while start < len(lines):
-        reader = csv.reader(itertools.islice(lines, start, None), strict=True)
+        reader = csv.reader(itertools.islice(lines, start, None), strict=True, delimiter=delimiter)
         row_start = start
         try:
             for _ in reader:
@@ -115,6 +147,7 @@ def read_csv_table(
     header: list[str],
     include: list[str] | None,
     reopen: Callable[[], list[bytes]],
+    delimiter: str = ",",
 ) -> CsvTable:
     """Parse ``chunks`` (the file as UTF-8, consumed) with every column as text; see the module doc.
 
@@ -129,9 +162,9 @@ def read_csv_table(
     result = CsvTable(table=None)
     total = sum(len(c) for c in chunks)
     fixed: bytes | None = None
-    if suspicious_quotes(chunks):
+    if suspicious_quotes(chunks, delimiter):
         text = b"".join(chunks).decode("utf-8")
-        broken = broken_quote_lines(text)
+        broken = broken_quote_lines(text, delimiter)
         if broken and broken[0] == 1:
             raise KitError(f"{path}: line 1 (the header) has a quote that never closes; fix the header row")
         if len(broken) > _MAX_BROKEN:
@@ -163,10 +196,12 @@ def read_csv_table(
                 ChunkReader(chunks, fill=block > BLOCK_SIZE),
                 # Big blocks: few chunks per column, so the per-chunk numpy work later stays cheap.
                 read_options=pacsv.ReadOptions(block_size=block, use_threads=handler is None),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={name: pa.string() for name in header},
-                    include_columns=include,
+                    include_columns=None if include is None else list(dict.fromkeys(include)),
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
                 ),

@@ -83,6 +83,23 @@ def find_files(path: str | os.PathLike[str], suffixes: tuple[str, ...], kind: st
     return root, files
 
 
+def not_read(root: Path, suffixes: tuple[str, ...], metadata: frozenset[str] = frozenset()) -> list[str]:
+    """The files under folder ``root`` a loader skips (another suffix, or metadata), relative to it, for the
+    report: a file next to the data is never left out without a word. Hidden files and folders are not listed."""
+    if not root.is_dir():
+        return []
+    try:
+        return sorted(
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if not any(part.startswith(".") for part in p.relative_to(root).parts)
+            and p.is_file()
+            and (p.suffix.lower() not in suffixes or p.name in metadata)
+        )
+    except OSError:
+        return []
+
+
 def files_fingerprint(files: list[Path], *options: object) -> str:
     """A cheap, deterministic ``datasets`` fingerprint from the files' paths, sizes and mtimes plus loader options.
 
@@ -372,6 +389,26 @@ def _array_rows(path: Path, text: str) -> list[Any]:
     return rows
 
 
+def several_values(line: str) -> list[Any]:
+    """The JSON values of a line holding more than one (``{...} {...}``, a lost newline), else ``[]``."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    position = 0
+    try:
+        while True:
+            while position < len(line) and line[position] in " \t\r,":
+                position += 1
+            if position >= len(line):
+                break
+            value, position = decoder.raw_decode(line, position)
+            values.append(value)
+    except (ValueError, RecursionError):
+        return []
+    if len(values) < 2 or any(_SURROGATE_ESCAPE.search(line) and _bad_value(v) for v in values):
+        return []
+    return values
+
+
 def iter_json_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     """Rows of a JSON list or JSON Lines file as ``(line_number, value)``.
 
@@ -379,7 +416,8 @@ def iter_json_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     :class:`KitError` with line and column; a row with an over-long integer or a lone surrogate becomes
     :data:`INVALID_JSON`); anything else is JSON Lines, where a line that :func:`parse_json_value` rejects
     yields :data:`INVALID_JSON` so the loader counts it ("invalid_json") instead of failing a 50k-line
-    file for one bad line. Blank lines are not rows. A JSONL file in which no line parses raises.
+    file for one bad line. A line holding several JSON values (a lost newline) yields each of them, under
+    the same line number. Blank lines are not rows. A JSONL file in which no line parses raises.
     """
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -394,6 +432,12 @@ def iter_json_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
             continue
         value = parse_json_value(line)
         if value is INVALID_JSON:
+            several = several_values(line)
+            if several:
+                parsed += len(several)
+                for item in several:
+                    yield number, item
+                continue
             bad += 1
             yield number, INVALID_JSON
             continue

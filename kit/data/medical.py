@@ -26,8 +26,6 @@ answer), department (from the folder), sub_department (the CSV's own ``departmen
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.arrowtext import normalise_array, placeholder_mask
-from kit.data.csvrows import read_csv_table
+from kit.data.csvrows import DELIMITER_NAMES, read_csv_table, read_header
 from kit.data.dedupe import duplicated_pairs, pair_keys
 from kit.data.files import decode_to_utf8, files_fingerprint, find_files
 from kit.data.report import SAMPLES_PER_REASON, FileReport, LoadReport
 from kit.data.sources import Spec
+from kit.data.text import MISSING_TEXTS
 from kit.errors import KitError
 from kit.prompts import MEDICAL_INSTRUCTION
 from kit.runinfo import record_data_file
@@ -86,15 +85,14 @@ def _department_of(file: Path, root: Path, departments: dict[str, str] | None) -
     return folder_department(folder, departments)
 
 
-def _header(path: Path, first_chunk: bytes) -> list[str]:
-    """The header row, parsed with the csv module (so every column can be typed as text before parsing)."""
-    text = first_chunk[: 1 << 16].decode("utf-8", errors="ignore")  # may cut a character at the end only
-    try:
-        return next(csv.reader(io.StringIO(text, newline="")))  # newline="": a CR-only file is read too
-    except StopIteration:
+def _header(path: Path, first_chunk: bytes) -> tuple[list[str], str]:
+    """The header row and the delimiter (:func:`kit.data.csvrows.read_header`); an empty file is a KitError."""
+    header, delimiter = read_header(path, first_chunk)
+    if not header:
         raise KitError(
             f"{path}: the file is empty; expected a CSV with a header row (e.g. department,title,ask,answer)"
-        ) from None
+        )
+    return header, delimiter
 
 
 def _pick(names: dict[str, str], aliases: tuple[str, ...]) -> str | None:
@@ -104,7 +102,9 @@ def _pick(names: dict[str, str], aliases: tuple[str, ...]) -> str | None:
     return None
 
 
-def choose_columns(header: list[str], columns: dict[str, str] | None, where: str) -> dict[str, str | None]:
+def choose_columns(
+    header: list[str], columns: dict[str, str] | None, where: str, delimiter: str = ","
+) -> dict[str, str | None]:
     """Which source column feeds input/output/title/sub_department: the mapping first, then the aliases.
 
     ``columns`` uses the loader's field names: question, answer, title, department (the file's own
@@ -125,6 +125,11 @@ def choose_columns(header: list[str], columns: dict[str, str] | None, where: str
     question = mapping.get("question") or _pick(names, QUESTION_ALIASES)
     answer = mapping.get("answer") or _pick(names, ANSWER_ALIASES)
     if question is None or answer is None:
+        if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+            raise KitError(
+                f"{where}: the header is one column, {header[0][:80]!r}; the file seems separated by something "
+                "other than the delimiter it was read with. Re-save it as comma-separated CSV (or as .tsv if tabs)"
+            )
         hint = suggest_mapping(SPEC, header, mapping)
         fix = (
             f" or load it with columns={hint}"
@@ -146,12 +151,14 @@ def _read_csv(path: Path, report: FileReport, columns: dict[str, str] | None = N
     import pyarrow as pa
 
     report.encoding, chunks = decode_to_utf8(path)
-    header = _header(path, chunks[0] if chunks else b"")
-    wanted = choose_columns(header, columns, str(path))
+    header, delimiter = _header(path, chunks[0] if chunks else b"")
+    if delimiter != ",":
+        report.notes["delimiter"] = f"{DELIMITER_NAMES[delimiter]} ({delimiter!r})"
+    wanted = choose_columns(header, columns, str(path), delimiter)
     report.columns = list(header)
 
-    include = [c for c in wanted.values() if c is not None]
-    parsed = read_csv_table(path, chunks, header, include, lambda: decode_to_utf8(path)[1])
+    include = list(dict.fromkeys(c for c in wanted.values() if c is not None))
+    parsed = read_csv_table(path, chunks, header, include, lambda: decode_to_utf8(path)[1], delimiter)
     table, bad, broken = parsed.table, parsed.bad_rows, parsed.unclosed_quote_lines
     report.rows_read = table.num_rows + len(bad) + len(broken)
     report.skip("bad_row", len(bad))
@@ -197,10 +204,21 @@ def _sample(report: FileReport, reason: str, mask: Any, table: Any, limit: int =
 
 def _apply_rules(index: int, table: Any, report: FileReport, department: str) -> _Part:
     """The row rules, vectorised: normalise, title for a placeholder question, then empty/placeholder tests."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     table = pa.table({name: normalise_array(table.column(name)) for name in _TEXT_COLUMNS})
+    # Missing cells as pandas writes them ("nan", "inf", "<NA>"...) are empty, never text (kit.data.text).
+    missing_set = pa.array(sorted(MISSING_TEXTS), pa.string())
+    missing_rows = np.zeros(table.num_rows, dtype=bool)
+    missing_cells: dict[str, Any] = {}
+    for position, name in enumerate(_TEXT_COLUMNS):
+        mask = pc.is_in(table.column(name), value_set=missing_set)
+        if pc.any(mask).as_py():
+            table = table.set_column(position, name, pc.if_else(mask, pa.scalar("", pa.string()), table.column(name)))
+            missing_cells[name] = mask.to_numpy(zero_copy_only=False)
+            missing_rows |= missing_cells[name]
     question, title = table.column("input"), table.column("title")
     empty_q = pc.equal(pc.utf8_length(question), 0).to_numpy(zero_copy_only=False)
     placeholder = ~empty_q & placeholder_mask(question)
@@ -222,14 +240,18 @@ def _apply_rules(index: int, table: Any, report: FileReport, department: str) ->
         & ~placeholder
         & pc.equal(pc.utf8_length(table.column("output")), 0).to_numpy(zero_copy_only=False)
     )
+    skipped_missing = (empty_q | empty_a) & (missing_cells.get("input", False) | missing_cells.get("output", False))
     for reason, mask in (
-        ("empty_question", empty_q),
+        ("missing_value", skipped_missing),
+        ("empty_question", empty_q & ~skipped_missing),
         ("placeholder_question", placeholder),
-        ("empty_answer", empty_a),
+        ("empty_answer", empty_a & ~skipped_missing),
     ):
         report.skip(reason, int(mask.sum()))
         _sample(report, reason, mask, table)
-    return _Part(index, table, ~(empty_q | placeholder | empty_a), department, pair_keys(table))
+    keep = ~(empty_q | placeholder | empty_a)
+    report.fix("missing_value_as_empty", int((missing_rows & keep).sum()))
+    return _Part(index, table, keep, department, pair_keys(table))
 
 
 def _table_part(
@@ -284,21 +306,31 @@ def load_medical(
         return _load_medical(path, departments, dedupe, mapping, config, split)
 
 
-def _csv_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]] | None:
-    """(root, CSV files) when ``path`` is a CSV file or a folder holding CSVs; None for other sources."""
+_CSV = (".csv", ".tsv")
+_OTHER_ROWS = (".parquet", ".arrow", ".json", ".jsonl")
+
+
+def _csv_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path], list[str]] | None:
+    """(root, data files, files not read) when ``path`` is a CSV/TSV file or a folder holding CSVs; None for
+    other sources. A department folder's JSON/JSONL/parquet/Arrow files are read too (through the table rules)."""
+    from kit.data.files import not_read
+    from kit.data.sources import METADATA_NAMES
     from kit.paths import resolve_path
 
     root = resolve_path(path)
     if not root.exists():
         return None
     if root.is_file():
-        return (root, [root]) if root.suffix.lower() == ".csv" else None
+        return (root, [root], []) if root.suffix.lower() in _CSV else None
     if (root / "state.json").is_file() or (root / "dataset_dict.json").is_file():
         return None
-    if any(p.suffix.lower() == ".csv" for p in root.rglob("*.csv")) or not any(
-        p.suffix.lower() in (".parquet", ".arrow", ".json", ".jsonl") for p in root.rglob("*")
+    if any(p.suffix.lower() in _CSV for p in root.rglob("*")) or not any(
+        p.suffix.lower() in _OTHER_ROWS for p in root.rglob("*")
     ):
-        return find_files(path, (".csv",), "medical")
+        suffixes = (*_CSV, *_OTHER_ROWS)
+        root, files = find_files(path, suffixes, "medical")
+        files = [f for f in files if f.name not in METADATA_NAMES]
+        return root, files, not_read(root, suffixes, METADATA_NAMES)
     return None
 
 
@@ -323,8 +355,9 @@ def _load_medical(
     from kit.data.sources import open_tables, zero_rows_error
 
     found = _csv_files(path)
+    ignored: list[str] = []
     if found is not None:
-        root, files = found
+        root, files, ignored = found
         source = str(root)
         reports = [FileReport(path=str(file)) for file in files]
         for file in files:
@@ -333,6 +366,10 @@ def _load_medical(
 
         def make(index: int) -> _Part:
             department = _department_of(files[index], root, departments)
+            if files[index].suffix.lower() not in _CSV:
+                label, [(_, table)] = open_tables(str(files[index]), "medical")
+                reports[index].encoding = "utf-8"
+                return _table_part(index, label, table, reports[index], department, columns)
             return _clean(index, files[index], reports[index], department, columns)
     else:
         source, tables = open_tables(path, "medical", config=config, split=split)
@@ -390,6 +427,7 @@ def _load_medical(
         category_fields=("department", "sub_department"),
         opening_field="input",
         dataset=dataset,
+        ignored_files=ignored,
     )
     return dataset, report
 

@@ -41,6 +41,10 @@ SKIP_REASONS = {
     "bad_row": "a CSV row with the wrong number of fields",
     "unclosed_quote": "a CSV row whose quote never closes (its first line; the line number is in the notes)",
     "duplicate": "same content as an earlier kept record",
+    "missing_value": "a required cell is missing: NaN, None, inf or 'nan' as pandas writes an empty cell",
+    "ambiguous_answer": "a '#### ...' line with several numbers (e.g. '3 apples and 4 pears')",
+    "unreadable_answer": "a '#### ...' number the parser cannot read exactly (e.g. 2/0)",
+    "weight_zero_turn": "an assistant turn with weight 0 (not to be trained) before a trained one",
 }
 
 
@@ -118,6 +122,8 @@ class LoadReport:
     category_fields: tuple[str, ...] = ()
     opening_field: str | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
+    ignored_files: list[str] = field(default_factory=list)  # files in the folder the loader does not read
+    unread_columns: list[str] = field(default_factory=list)  # columns found that no field reads
 
     def __post_init__(self) -> None:
         self.check()
@@ -194,6 +200,8 @@ class LoadReport:
             "totals": self.totals,
             "fixed": self.fixed,
             "details": [f.details() for f in self.files if f.fixed or f.notes],
+            "ignored_files": list(self.ignored_files),
+            "unread_columns": list(self.unread_columns),
         }
         if quality:
             out["quality"] = self.quality(tokenizer)
@@ -236,6 +244,12 @@ class LoadReport:
                 + (f", fixed {_fmt_counts(f.fixed)}" if f.fixed else "")
             )
         lines.append(f"  skipped in total: {_fmt_counts(self.skipped) or 'none'}")
+        if self.ignored_files:
+            lines.append(f"  files not read (not a data file this loader reads): {', '.join(self.ignored_files)}")
+        if self.unread_columns:
+            lines.append(
+                f"  columns not read: {', '.join(map(str, self.unread_columns))} (map one with --columns FIELD=COLUMN)"
+            )
         if quality and self.dataset is not None:
             lines.extend("  " + line for line in format_quality(self.quality(tokenizer)).splitlines())
         return "\n".join(lines)

@@ -15,8 +15,6 @@ Whatever the source, rows go through the loader's converter, the column mapping,
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -25,16 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.report import FileReport, LoadReport
+from kit.data.text import clear_missing
 from kit.errors import KitError
 
 Converter = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str | None, tuple[str, ...]]]
 
-ROW_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow")
+ROW_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".arrow")
 # Files a folder walk never reads as data: save_to_disk metadata and a LLaMA-Factory registry.
 METADATA_NAMES = frozenset({"dataset_info.json", "state.json", "dataset_dict.json"})
 REGISTRY_PREFIX = "registry:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(?:/[\w.\-]+)?$")
 _BATCH = 1000
+# A row skipped for one of these reasons because a cell was missing (NaN, None, "nan") counts as missing_value.
+_EMPTY_REASONS = frozenset({"missing_field", "empty_instruction", "empty_output", "empty_field", "empty_turn",
+                            "empty_question", "empty_answer", "empty_conversation", "no_final_answer"})
 
 # Column names a user's file often has instead of the canonical one (used only to suggest a mapping).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -67,6 +69,8 @@ class RowFile:
     columns: list[str] = field(default_factory=list)  # known up front for tabular sources
     local: Path | None = None
     table: Any = None  # the Arrow table of a tabular source
+    delimiter: str | None = None  # a CSV's field separator
+    ignored: list[str] = field(default_factory=list)  # files in the folder that are not read (first file only)
 
 
 @dataclass
@@ -171,7 +175,12 @@ def open_rows(
         if root is not None and root.is_dir() and _is_saved_dataset(root):
             return str(root), [_saved_dataset_rows(root, split)]
         found, paths = _walk(text, kind)
-        return str(found), [_file_rows(file) for file in paths]
+        rows = [_file_rows(file) for file in paths]
+        if found.is_dir():
+            from kit.data.files import not_read
+
+            rows[0].ignored = not_read(found, ROW_SUFFIXES, METADATA_NAMES)
+        return str(found), rows
     hub = split_hub_id(text)
     looks_local = text.startswith((".", "/", "~")) or text.count("/") > 1 or Path(text).suffix in ROW_SUFFIXES
     if hub is None or looks_local:
@@ -209,7 +218,7 @@ def _file_rows(file: Path) -> RowFile:
         return _table_rows(str(file), _read_parquet(file), local=file)
     if suffix == ".arrow":
         return _table_rows(str(file), _read_arrow(file), local=file)
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv"):
         return _csv_rows(file)
     return _json_rows(file)
 
@@ -228,21 +237,21 @@ def _csv_rows(file: Path) -> RowFile:
     Parsing goes through :func:`kit.data.csvrows.read_csv_table` (fields of any size, no hang at exit); a row
     whose quote never closes is counted as a bad row named by its line, and the rows after it are read.
     """
-    from kit.data.csvrows import read_csv_table
+    from kit.data.csvrows import read_csv_table, read_header
     from kit.data.files import decode_to_utf8
 
     codec, chunks = decode_to_utf8(file)
-    head = (chunks[0] if chunks else b"")[: 1 << 16].decode("utf-8", errors="ignore")
-    header = next(csv.reader(io.StringIO(head, newline="")), [])
+    header, delimiter = read_header(file, chunks[0] if chunks else b"")
     if not header:
         return RowFile(str(file), codec, iter(()), columns=[], local=file)
-    parsed = read_csv_table(file, chunks, header, None, lambda: decode_to_utf8(file)[1])
+    parsed = read_csv_table(file, chunks, header, None, lambda: decode_to_utf8(file)[1], delimiter)
     bad = parsed.bad_rows + [
         f"line {line}: a quote opens in this row and never closes (the row was skipped; fix the quote)"
         for line in parsed.unclosed_quote_lines
     ]
     rows = _table_rows(str(file), parsed.table, encoding=codec, local=file)
     rows.rows = _with_bad_rows(rows.rows, bad)
+    rows.delimiter = delimiter
     return rows
 
 
@@ -475,7 +484,12 @@ def load_records(
 
     for source in files:
         report = FileReport(path=source.path, encoding=source.encoding)
+        if source.delimiter not in (None, ","):
+            from kit.data.csvrows import DELIMITER_NAMES
+
+            report.notes["delimiter"] = f"{DELIMITER_NAMES[source.delimiter]} ({source.delimiter!r})"
         found.update(dict.fromkeys(source.columns))
+        previous = None
         for number, row in source.rows:
             report.rows_read += 1
             where = f"{source.unit} {number}"
@@ -493,10 +507,19 @@ def load_records(
                 continue
             if len(found) < 200:
                 found.update(dict.fromkeys(row))
+            if number == previous and source.unit == "line":
+                report.fix("several_objects_on_one_line")
+                report.notes.setdefault("first_line_with_several_objects", number)
+            previous = number
+            row, had_missing = clear_missing(row)
             record, reason, fixes = convert(remap(row, mapping))
             if record is None:
+                if had_missing and reason in _EMPTY_REASONS:
+                    reason = "missing_value"
                 report.skip(reason or "invalid", where=where, preview=row)
                 continue
+            if had_missing:
+                report.fix("missing_value_as_empty")
             if key is not None:
                 identity = key(record)
                 if identity in seen:
@@ -509,6 +532,8 @@ def load_records(
             report.rows_kept += 1
         report.check()
         reports.append(report)
+    if files and files[0].ignored and reports:
+        reports[0].notes["files_not_read"] = list(files[0].ignored)
     return label, records, reports, list(found)
 
 
@@ -530,6 +555,8 @@ def build_report(
         raise zero_rows_error(label, spec, reports, found, columns)
     dataset = Dataset.from_list(records, features=features)
     report = LoadReport(kind=spec.kind, source=label, files=reports, dataset=dataset, **fields)
+    report.unread_columns = unread_columns(spec, found, columns)
+    report.ignored_files = list(reports[0].notes.get("files_not_read", [])) if reports else []
     return dataset, report
 
 
@@ -553,7 +580,24 @@ def suggest_mapping(spec: Spec, found: list[str], columns: Mapping[str, str] | N
                 mapping[name] = candidate
                 taken.add(candidate)
                 break
+    if mapping != dict(parse_columns(columns)):
+        # Optional fields too (a Dolly file's context is the input): a suggested fix never drops a column.
+        for name in spec.optional:
+            if name in mapping or any(alias in lowered for alias in spec.names_for(name)):
+                continue
+            candidate = next((lowered[c] for c in ALIASES.get(name, ()) if c in lowered and lowered[c] not in taken), None)
+            if candidate is not None:
+                mapping[name] = candidate
+                taken.add(candidate)
     return mapping
+
+
+def unread_columns(spec: Spec, found: list[str], columns: Mapping[str, str] | None) -> list[str]:
+    """The columns ``found`` that the loader does not read (neither a field of its own nor a mapped column)."""
+    mapping = parse_columns(columns)
+    read = {n.lower() for name in spec.accepted for n in spec.names_for(name) if name not in mapping}
+    read |= {v.lower() for v in mapping.values()}
+    return [c for c in found if str(c).strip().lower() not in read]
 
 
 def zero_rows_error(

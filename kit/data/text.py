@@ -75,6 +75,48 @@ def opening(value: str) -> str:
     return " ".join(value.lower().split()[:2])
 
 
+# How pandas and friends write an empty cell into JSON/CSV text ("nan", "inf", "<NA>", "NaT"); json.dump of a
+# DataFrame writes the bare literals NaN/Infinity, which Python's json reads as floats.
+MISSING_TEXTS = frozenset({"nan", "NaN", "NAN", "inf", "-inf", "Infinity", "-Infinity", "<NA>", "NaT"})
+
+
+def is_missing(value: Any) -> bool:
+    """True for a value that stands for an empty cell: None, a NaN/infinite float, or a :data:`MISSING_TEXTS` string."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, str):
+        return len(value) <= 9 and value.strip() in MISSING_TEXTS
+    return False
+
+
+def clear_missing(value: Any) -> tuple[Any, bool]:
+    """``value`` with every missing cell (:func:`is_missing`, at any depth) replaced by None; and whether any was.
+
+    The one place every row loader reads missing values: a NaN never becomes the text "nan".
+    """
+    if isinstance(value, dict):
+        changed = False
+        out = {}
+        for key, item in value.items():
+            if item is not None and is_missing(item):
+                out[key], changed = None, True
+            elif isinstance(item, dict | list):
+                out[key], hit = clear_missing(item)
+                changed = changed or hit
+            else:
+                out[key] = item
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list):
+        items = [clear_missing(item) if isinstance(item, dict | list) else
+                 ((None, True) if item is not None and is_missing(item) else (item, False)) for item in value]
+        if any(hit for _, hit in items):
+            return [item for item, _ in items], True
+        return value, False
+    return (None, True) if value is not None and is_missing(value) else (value, False)
+
+
 def as_text(value: Any) -> str | None:
     """A JSON field as text: strings as is, numbers as their decimal form, None as ''; lists/objects → None."""
     if value is None:
@@ -83,6 +125,8 @@ def as_text(value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float) and is_missing(value):
+        return ""
     if isinstance(value, int | float):
         return str(value)
     return None
