@@ -206,6 +206,9 @@ def write_metrics(
 
             raise KitError(f"write_metrics: the eval block lacks {missing}; build it with kit.eval_block.eval_block")
         payload["eval"] = eval
+    from kit.redact import redact, secret_values
+
+    payload = redact(payload, secret_values(parameters))  # parameters such as hf_token never reach the file
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "metrics.json"

@@ -57,12 +57,14 @@ def describe_plan(plan: Plan, resume: bool = False) -> list[str]:
     """The expanded plan as text: run id, notebook, parameters and dependencies of each run."""
     from kit.batch.manifest import display_path
     from kit.batch.runner import completed_manifest
+    from kit.redact import environment_secrets, redact, secret_values
 
     lines = [f"{plan.label}: {len(plan.runs)} runs → {plan.out_dir} (dry run: nothing is executed)"]
     for spec in plan.runs:
         note = "  (completed earlier: --resume skips it)" if resume and completed_manifest(spec) else ""
         lines.append(f"{spec.run_id}  {display_path(spec.notebook)}{note}")
-        params = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in spec.parameters.items())
+        shown = redact(spec.parameters, secret_values(spec.parameters) | environment_secrets(plan.env))
+        params = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in shown.items())
         lines.append(f"    parameters: {params or '(notebook defaults)'}")
         after = ", ".join(plan.run(name).run_id for name in spec.dependencies)
         lines.append(f"    after: {after or '-'}")

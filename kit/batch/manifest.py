@@ -11,8 +11,9 @@ while it executes)::
      "final_loss", "loss_trace", "metrics", "error": {"ename", "evalue", "cell", "source", "traceback"} | null,
      "reference": {"status", "detail"} | null, "resumed"}
 
-``env`` keeps every variable's name, but secret-looking ones (TOKEN, KEY, SECRET, PASSWORD, ... and the
-Hugging Face / W&B token names) are written as ``"<redacted>"``: a manifest never holds a token.
+``env`` keeps every variable's name, but secret-looking ones (TOKEN, KEY, SECRET, PASSWORD, PAT, ... and the
+Hugging Face / W&B token names) are written as ``"<redacted>"``, and the whole manifest is redacted by value
+too (token shapes, URL passwords, known secret values: :mod:`kit.redact`): a manifest never holds a token.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from kit.paths import repo_root
+from kit.redact import REDACTED as REDACTED
+from kit.redact import is_secret_name as is_secret_name
+from kit.redact import redact
+from kit.redact import redact_env as redact_env
 from kit.runinfo import sha256_file
 
 VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "unsloth", "unsloth_zoo", "accelerate", "papermill")
@@ -169,32 +174,27 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-REDACTED = "<redacted>"
-# A name part (split at _ . -) ending in one of these marks a secret: HF_TOKEN, HUGGING_FACE_HUB_TOKEN,
-# WANDB_API_KEY, OPENAI_APIKEY, DB_PASSWORD, AWS_SECRET_ACCESS_KEY... (TOKENIZERS_PARALLELISM is not one).
-_SECRET_PART = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|AUTH|COOKIE|SESSION)S?$")
-_SECRET_NAMES = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_API_TOKEN",
-                           "WANDB_API_KEY", "WANDB_KEY", "WANDB_TOKEN"})
-
-
-def is_secret_name(name: str) -> bool:
-    """True for environment variable names whose values must never be written (tokens, keys, passwords)."""
-    upper = str(name).upper()
-    return upper in _SECRET_NAMES or any(_SECRET_PART.search(part) for part in re.split(r"[_.\-]+", upper) if part)
-
-
-def redact_env(env: dict[str, Any] | None) -> dict[str, Any]:
-    """``env`` with the value of every secret-looking name (:func:`is_secret_name`) replaced by ``<redacted>``."""
-    return {k: REDACTED if is_secret_name(k) else v for k, v in (env or {}).items()}
-
-
 def write_json(path: Path, value: dict[str, Any]) -> None:
-    """Write ``value`` as indented JSON atomically (a reader never sees half a file); an ``env`` is redacted."""
-    if isinstance(value.get("env"), dict):
-        value = {**value, "env": redact_env(value["env"])}
+    """Write ``value`` as indented JSON atomically (a reader never sees half a file), redacted by name and by
+    value (:mod:`kit.redact`): a manifest never holds a token."""
+    value = redact(value)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+_ELASTIC = re.compile(r"ChildFailedError|CalledProcessError|elastic|torchrun|accelerate\.commands|Traceback|^\s*File ")
+_ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b.*)$")
+
+
+def failure_cause(log: str) -> str | None:
+    """The line naming why a run failed, from its log: the first ``SomeError: ...`` a process raised, not the
+    launcher's wrapping (torch elastic's ChildFailedError, accelerate's CalledProcessError), else None."""
+    for line in log.splitlines():
+        match = _ERROR_LINE.match(line.strip())
+        if match and not _ELASTIC.search(match.group(1)):
+            return " ".join(match.group(1).split())[:300]
+    return None
 
 
 def parameters_sha256(parameters: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from kit.batch.backends import Backend, run_command
 from kit.batch.manifest import (
     data_files,
     display_path,
+    failure_cause,
     git_info,
     log_tail,
     notebook_outcome,
@@ -33,12 +34,14 @@ from kit.batch.manifest import (
     utc_now,
     write_json,
 )
+from kit.batch.papermill_secrets import split_secrets
 from kit.batch.plan import Plan, RunSpec
 from kit.batch.processes import stop_tree
 from kit.batch.reference import check_trace
 from kit.batch.report import plot_loss_curves, progress_line, write_summary
 from kit.batch.resources import JobSlot, detect_device
 from kit.paths import repo_root
+from kit.redact import environment_secrets, redact, remember_secrets, secret_values
 
 POLL_S = 0.05
 FINAL_STATUSES = ("completed", "failed", "skipped", "interrupted")
@@ -81,7 +84,7 @@ KERNEL_START_TIMEOUT_S = 300
 def papermill_command(spec: RunSpec, executed: Path, parameters_file: Path) -> list[str]:
     """The papermill invocation for one run (kernel python3, working directory the repository root)."""
     return [
-        sys.executable, "-m", "papermill", str(spec.notebook), str(executed), "-f", str(parameters_file),
+        sys.executable, "-m", "kit.batch.papermill_secrets", str(spec.notebook), str(executed), "-f", str(parameters_file),
         "-k", "python3", "--cwd", str(repo_root()), "--no-progress-bar", "--log-output",
         # papermill's 60 s kernel start limit fails runs on a busy 2-core machine (a fresh venv's first imports
         # next to a Ray cluster took longer): a slow start is not a failed run.
@@ -174,6 +177,7 @@ class BatchRunner:
             manifest["error"] = {"message": f"reference check: {detail}"}
 
     def _record(self, manifest: dict[str, Any], results: dict[str, dict[str, Any]], write: bool = True) -> None:
+        manifest = redact(manifest)  # by name and by value: what the summary and the files show
         results[manifest["name"]] = manifest
         if write:
             write_json(self._by_name[manifest["name"]].run_dir / "manifest.json", manifest)
@@ -197,9 +201,10 @@ class BatchRunner:
 
         parameters_file = spec.run_dir / "parameters.yaml"
         parameters = {**spec.parameters, "resume_from_checkpoint": "latest"} if resume else spec.parameters
+        parameters, secret_env = split_secrets(parameters)  # secret parameters travel in the environment only
         parameters_file.write_text(yaml.safe_dump(parameters, allow_unicode=True, sort_keys=False), encoding="utf-8")
         executed = spec.run_dir / spec.notebook.name
-        env = {**slot.env, **HEADLESS_ENV, **self.plan.env}  # added to the environment where the run executes
+        env = {**slot.env, **HEADLESS_ENV, **self.plan.env, **secret_env}  # added where the run executes
         manifest = self._base_manifest(spec, "running")
         manifest["started_at"] = utc_now()
         if resume:
@@ -259,8 +264,10 @@ class BatchRunner:
         elif status == "completed":
             manifest["warning"] = "the notebook wrote no metrics.json in its output_dir"
         if status == "failed":
+            cause = failure_cause(log_tail(spec.run_dir / "papermill.log", 400))
             manifest["error"] = outcome["error"] or {
-                "message": f"papermill exited with code {code}: " + (log_tail(spec.run_dir / "papermill.log", 3) or "no output"),
+                "message": f"papermill exited with code {code}: "
+                + (cause or log_tail(spec.run_dir / "papermill.log", 3) or "no output"),
                 "log_tail": log_tail(spec.run_dir / "papermill.log"),
             }
         if interrupted:
@@ -317,6 +324,8 @@ class BatchRunner:
     def run(self) -> BatchResult:
         """Execute every run that is not already done, write manifests, summary and curves; return the result."""
         plan = self.plan
+        remember_secrets(environment_secrets(plan.env))
+        remember_secrets(value for spec in plan.runs for value in secret_values(spec.parameters))
         plan.out_dir.mkdir(parents=True, exist_ok=True)
         total = len(plan.runs)
         slots, slot_note = self.backend.slots(self.jobs, total)

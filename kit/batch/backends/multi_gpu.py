@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Export, launch, record; the exit code is accelerate's."""
     import yaml
 
+    from kit.batch.papermill_secrets import resolve
     from kit.export_script import export_script
     from kit.notebooks import notebook_parameters
 
@@ -60,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"[export] {note}", flush=True)
     parameters = yaml.safe_load(args.parameters.read_text(encoding="utf-8")) or {}
-    command = launch_command(script, args.num_processes, option_values(parameters, notebook_parameters(args.notebook)))
-    print("[launch] accelerate launch " + " ".join(command[3:]), flush=True)
+    defaults = notebook_parameters(args.notebook)
+    command = launch_command(script, args.num_processes, option_values(resolve(parameters), defaults))
+    shown = launch_command(script, args.num_processes, option_values(parameters, defaults))  # secrets as markers
+    print("[launch] accelerate launch " + " ".join(shown[3:]), flush=True)
     started = time.perf_counter()
     code = subprocess.call(command)
     _mark_executed(args.notebook, args.executed, time.perf_counter() - started, code != 0)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from kit.batch.backends import as_dict, describe_handle_error, resources_of
-from kit.batch.manifest import is_secret_name
 from kit.batch.plan import RunSpec
 from kit.batch.resources import JobSlot
 from kit.paths import repo_root
+from kit.redact import is_secret_entry
 
 STOP_GRACE_S = 15.0
 
@@ -105,7 +105,7 @@ class SlurmBackend:
         executor.update_parameters(**options)
         # submitit pickles the call into <out>/.submitit: secret values must not be in it. They reach the job
         # through the environment sbatch (or the local executor) copies from this process at submit time.
-        secrets = {k: v for k, v in env.items() if is_secret_name(k)}
+        secrets = {k: v for k, v in env.items() if is_secret_entry(k, v)}
         public = {k: v for k, v in env.items() if k not in secrets}
         with _environment(secrets):
             job = executor.submit(execute, command, public, str(repo_root()), str(spec.run_dir))
