@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import ast
 import io
-import json
 import re
 import textwrap
 import tokenize
@@ -161,13 +160,10 @@ def _main_only(source: str, where: str) -> str:
 
 def export_script(notebook: str | Path, script_name: str = "train.py") -> tuple[str, list[str]]:
     """The script text for ``notebook`` (to be saved as ``script_name``) and one line per cell left out or guarded (what the CLI reports)."""
-    from kit.notebooks import notebook_parameters, parameters_cell
+    from kit.notebooks import notebook_parameters, parameters_cell, read_notebook
 
     path = Path(notebook)
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KitError(f"{path}: cannot read the notebook ({exc})") from exc
+    nb = read_notebook(path)
     params_source = parameters_cell(nb) if nb.get("cells") else ""
     defaults = notebook_parameters(path)  # raises KitError without a parameters cell
     helps = parameter_comments(params_source)
@@ -232,6 +228,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.output)
+    if out.expanduser().resolve() == Path(args.notebook).expanduser().resolve():
+        raise KitError(f"-o {args.output}: this is the notebook itself; write the script elsewhere, e.g. -o train.py")
+    if out.is_dir():
+        raise KitError(f"-o {args.output}: this is a folder; give the script's file name, e.g. {out / 'train.py'}")
     text, notes = export_script(args.notebook, out.name)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

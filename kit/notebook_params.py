@@ -11,13 +11,12 @@ a comment without ``=`` (on the closing line of a multi-line value), optionally 
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
-from kit.notebooks import notebook_parameters, notebook_paths, parameters_cell
+from kit.notebooks import notebook_parameters, notebook_paths, parameters_cell, read_notebook
 
 README_START = "<!-- params:start -->"
 README_END = "<!-- params:end -->"
@@ -42,9 +41,10 @@ def papermill_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
 
 def help_problems(path: str | Path) -> list[str]:
     """Parameters of ``path`` that papermill misses or shows without help, one line each."""
+    declared = notebook_parameters(path)  # a file that is not a notebook fails here, in one line
     seen = papermill_parameters(path)
     found = []
-    for name in notebook_parameters(path):
+    for name in declared:
         if name not in seen:
             found.append(f"{path}: papermill cannot read parameter {name!r} (a comment with '=' on its line?)")
         elif not str(seen[name].get("help") or "").strip():
@@ -146,7 +146,7 @@ def _code_cells(nb: dict[str, Any]) -> list[str]:
 def unused_parameters(path: str | Path) -> list[str]:
     """Names the ``parameters`` cell assigns that no later code cell reads."""
     path = Path(path)
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    nb = read_notebook(path)
     declared = list(notebook_parameters(path))
     parameters_cell(nb)
     used: set[str] = set()

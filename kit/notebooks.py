@@ -54,14 +54,38 @@ def dumps(nb: dict[str, Any]) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+def read_notebook(path: str | Path) -> dict[str, Any]:
+    """The notebook at ``path`` as a dict; a :class:`KitError` naming the file when it is missing, not JSON, or
+    JSON that is not a notebook (every command reads notebooks through this)."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KitError(f"{path}: cannot read the notebook ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise KitError(f"{path}: not a notebook (not UTF-8 text); give a Jupyter .ipynb file") from None
+    except (ValueError, RecursionError) as exc:
+        raise KitError(f"{path}: not a notebook (not valid JSON: {' '.join(str(exc).split())[:120]})") from None
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("source", ""), str | list) for c in cells
+    ):
+        raise KitError(
+            f"{path}: JSON, but not a Jupyter notebook (it needs a 'cells' list of cell objects); give an .ipynb file"
+        )
+    if not isinstance(nb.get("metadata", {}), dict):
+        raise KitError(f"{path}: JSON, but not a Jupyter notebook ('metadata' is not an object)")
+    return nb
+
+
 def problems(path: str | Path) -> list[str]:
     """Why ``path`` is not in committed form (empty list when it is)."""
     path = Path(path)
     try:
+        nb = read_notebook(path)
         text = path.read_text(encoding="utf-8")
-        nb = json.loads(text)
-    except (OSError, ValueError) as exc:
-        return [f"{path}: not readable JSON ({exc})"]
+    except KitError as exc:
+        return [str(exc)]
     found = []
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     if any(c.get("outputs") for c in code):
@@ -96,14 +120,17 @@ def parameters_cell(nb: dict[str, Any]) -> str:
 def notebook_parameters(path: str | Path) -> dict[str, Any]:
     """Names and default values assigned in the ``parameters`` cell (literals only, nothing executed)."""
     path = Path(path)
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KitError(f"{path}: cannot read notebook ({exc})") from exc
+    nb = read_notebook(path)
     try:
         tree = ast.parse(parameters_cell(nb))
     except KitError as exc:
         raise KitError(f"{path}: {exc}") from exc
+    except SyntaxError as exc:
+        raise KitError(
+            f"{path}: the cell tagged 'parameters' does not parse ({exc.msg}, line {exc.lineno}); fix that line"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # a NUL byte, or nesting Python cannot parse
+        raise KitError(f"{path}: the cell tagged 'parameters' cannot be read as Python ({exc})") from None
     params: dict[str, Any] = {}
     for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
@@ -133,6 +160,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["check", "clean", "params", "stats"])
     p.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb; stats: executed notebooks)")
     p.add_argument("--write-readme", action="store_true", help="params: rewrite README.md's parameter table")
+    p.add_argument("--check", action="store_true",
+                   help="stats: exit 1 when a notebook exceeds kit.notebook_outputs.LIMITS (cell lines, dicts, cut answers)")
     p.set_defaults(handler=_run)
 
 
@@ -142,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     paths = notebook_paths(args.paths)
     if args.action == "clean":
         for path in paths:
-            nb = json.loads(path.read_text(encoding="utf-8"))
+            nb = read_notebook(path)
             path.write_text(dumps(clean(nb)), encoding="utf-8")
             print(f"cleaned {path}")
         return 0
@@ -155,13 +184,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_params_or_stats(args: argparse.Namespace) -> int:
     if args.action == "stats":
-        from kit.notebook_outputs import output_stats
+        from kit.notebook_outputs import output_stats, problems
 
         if not args.paths:
             raise KitError("kit notebooks stats needs executed notebooks, e.g. runs/tiny/*/*.ipynb")
+        found = []
         for path in args.paths:
-            print(output_stats(path).line())
-        return 0
+            stats = output_stats(path)
+            print(stats.line())
+            found += problems(stats) if getattr(args, "check", False) else []
+        for msg in found:
+            print("over the limit:", msg)
+        return 1 if found else 0
     from kit.notebook_params import markdown_table, write_readme
 
     table = markdown_table(notebook_paths(args.paths))

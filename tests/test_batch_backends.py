@@ -164,7 +164,7 @@ def test_resources_validated_and_two_gpus_use_accelerate(tmp_path: Path) -> None
     ]}), tmp_path / "out")
     one, two = plan.run("one"), plan.run("two")
     assert one.resources == {} and two.resources == {"gpus": 2, "cpus": 8}
-    assert run_command(one, one.run_dir / "x.ipynb", one.run_dir / "p.yaml")[1:3] == ["-m", "papermill"]
+    assert run_command(one, one.run_dir / "x.ipynb", one.run_dir / "p.yaml")[1:3] == ["-m", "kit.batch.papermill_secrets"]
     command = run_command(two, two.run_dir / "x.ipynb", two.run_dir / "p.yaml")
     assert command[0] == PYTHON and command[1:3] == ["-m", "kit.batch.backends.multi_gpu"]
     assert command[-2:] == ["--num-processes", "2"]

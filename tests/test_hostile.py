@@ -517,3 +517,259 @@ def test_planted_secrets_reach_no_file_by_name_or_by_value(tmp_path: Path, monke
     cells = json.loads(next(out.glob("01-a-*/secret.ipynb")).read_text(encoding="utf-8"))["cells"]
     injected = next("".join(c["source"]) for c in cells if "injected-parameters" in c["metadata"].get("tags", []))
     assert """hf_token = __import__("os").environ.get('KIT_SECRET_PARAM_HF_TOKEN', "")""" in injected
+
+
+# -- Issue 26: missing values, dropped columns, silent losses -----------------------------------------------------
+
+
+def _lines(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+MISSING_CASES = {
+    # kind: (lines, expected totals, the kept field that must never read "nan")
+    "alpaca": (['{"instruction": "a", "input": NaN, "output": "x"}', '{"instruction": "b", "input": "", "output": NaN}',
+                '{"instruction": "c", "input": "nan", "output": "inf"}', '{"instruction": "d", "input": null, "output": "<NA>"}',
+                '{"instruction": "e", "input": "NaN", "output": "y"}'],
+               {"rows_read": 5, "rows_kept": 2, "skipped": {"missing_value": 3}}, "input"),
+    "chat": (['{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": NaN}]}',
+              '{"messages": [{"role": "user", "content": "nan"}, {"role": "assistant", "content": "ok"}]}',
+              '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "fine"}]}'],
+             {"rows_read": 3, "rows_kept": 1, "skipped": {"missing_value": 2}}, "messages"),
+    "preference": (['{"prompt": "q", "chosen": NaN, "rejected": "b"}', '{"prompt": "q", "chosen": "a", "rejected": "-inf"}',
+                    '{"prompt": Infinity, "chosen": "a", "rejected": "b"}', '{"prompt": "q2", "chosen": "a", "rejected": "b"}'],
+                   {"rows_read": 4, "rows_kept": 1, "skipped": {"missing_value": 3}}, "chosen"),
+    "gsm8k": (['{"question": "q", "answer": NaN}', '{"question": NaN, "answer": "#### 4"}',
+               '{"question": "q3", "answer": "2+2\\n#### 4"}'],
+              {"rows_read": 3, "rows_kept": 1, "skipped": {"missing_value": 2}}, "answer"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MISSING_CASES))
+def test_missing_cells_never_become_text(tmp_path: Path, kind: str) -> None:
+    lines, totals, field = MISSING_CASES[kind]
+    data = report_json(_lines(tmp_path / "m.jsonl", lines), kind)
+    assert data["totals"] == totals
+    from kit.data import load_data
+
+    dataset, _ = load_data(str(tmp_path / "m.jsonl"), kind)
+    assert not any(str(v).strip().lower() in ("nan", "inf", "-inf", "<na>") for v in dataset[field])
+    assert "nan" not in json.dumps(dataset.to_list()).lower().replace("nano", "")
+
+
+def test_medical_csv_nan_cells_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "IM_内科" / "a.csv"
+    path.parent.mkdir()
+    path.write_bytes("ask,answer,title\n头痛怎么办,多休息,nan\n胃痛怎么办,nan,x\nnan,答,NaN\n".encode("gbk"))
+    data = report_json(path, "medical")
+    assert data["totals"] == {"rows_read": 3, "rows_kept": 1, "skipped": {"missing_value": 2}}
+    from kit.data import load_medical
+
+    dataset, _ = load_medical(path)
+    assert dataset[0]["title"] == ""
+
+
+def test_dolly_fix_keeps_context_as_input(tmp_path: Path) -> None:
+    path = _lines(tmp_path / "dolly.jsonl", [{"instruction": f"i{i}", "context": f"c{i}", "response": f"r{i}",
+                                              "category": "qa"} for i in range(3)])
+    code, _, err = kit("data", "report", path, "--kind", "alpaca")
+    assert code == 2 and "--columns output=response,input=context" in one_error_line(err)
+    data = report_json(path, "alpaca", "--columns", "output=response,input=context")
+    assert data["totals"]["rows_kept"] == 3 and data["unread_columns"] == ["category"]
+    data = report_json(path, "alpaca", "--columns", "output=response")
+    assert data["unread_columns"] == ["context", "category"]  # kept out only when the user says so, and named
+    code, out, _ = kit("data", "report", path, "--kind", "alpaca", "--columns", "output=response")
+    assert "columns not read: context, category" in out
+
+
+@pytest.mark.parametrize(("header", "kind", "column"), [("instruction,output,output", "alpaca", "output"),
+                                                        ("ask,answer,ask", "medical", "ask")])
+def test_duplicate_csv_header_column_is_an_error(tmp_path: Path, header: str, kind: str, column: str) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text(f"{header}\na,b,c\n", encoding="utf-8")
+    code, _, err = kit("data", "report", path, "--kind", kind)
+    assert code == 2 and f"dup.csv: the header names column '{column}' twice (columns " in one_error_line(err)
+
+
+def test_openai_weight_zero_turns_are_not_trained(tmp_path: Path) -> None:
+    def user(text: str) -> dict[str, Any]:
+        return {"role": "user", "content": text}
+
+    def bot(text: str, weight: Any = 1) -> dict[str, Any]:
+        return {"role": "assistant", "content": text, "weight": weight}
+
+    rows = [{"messages": [user("a"), bot("x", 0), user("b"), bot("y")]},  # weight 0 before a trained turn
+            {"messages": [user("a"), bot("x"), user("b"), bot("y", 0)]},  # the untrained tail is cut
+            {"messages": [user("a"), bot("x", 0.0)]},  # nothing to train
+            {"messages": [user("q"), bot("r", "0")]}]
+    data = report_json(_lines(tmp_path / "w.jsonl", rows), "chat", "--no-dedupe")
+    assert data["totals"] == {"rows_read": 4, "rows_kept": 1, "skipped": {"weight_zero_turn": 3}}
+    assert data["fixed"] == {"untrained_turns_dropped": 1}
+
+
+def test_two_json_objects_on_one_line_are_two_rows(tmp_path: Path) -> None:
+    path = _lines(tmp_path / "two.jsonl", [json.dumps(GOOD, ensure_ascii=False) + " " + json.dumps(GOOD2),
+                                           '{"instruction": "x", "output": "y"}{"instruction": "z", "output": "w"}'])
+    data = report_json(path, "alpaca")
+    assert data["totals"] == {"rows_read": 4, "rows_kept": 4, "skipped": {}}
+    assert notes(data)["first_line_with_several_objects"] == 1
+
+
+def test_files_a_department_folder_holds_are_read_or_named(tmp_path: Path) -> None:
+    root = tmp_path / "med"
+    for folder in ("IM_内科", "Surgical_外科", "Pediatric_儿科", "Oncology_肿瘤科"):
+        (root / folder).mkdir(parents=True)
+    (root / "IM_内科" / "a.csv").write_bytes("ask,answer\n头痛怎么办,多休息\n".encode("gbk"))
+    _lines(root / "Surgical_外科" / "b.jsonl", [{"ask": "骨折怎么办", "answer": "去医院"}])
+    (root / "Pediatric_儿科" / "c.tsv").write_text("ask\tanswer\n发烧怎么办\t退烧\n", encoding="utf-8")
+    (root / "Oncology_肿瘤科" / "notes.txt").write_text("问：? 答：?", encoding="utf-8")
+    (root / "Oncology_肿瘤科" / "d.xlsx").write_bytes(b"PK")
+    data = report_json(root, "medical")
+    assert data["totals"] == {"rows_read": 3, "rows_kept": 3, "skipped": {}}
+    assert data["ignored_files"] == ["Oncology_肿瘤科/d.xlsx", "Oncology_肿瘤科/notes.txt"]
+    assert set(data["quality"]["balance"]["department"]) == {"内科", "外科", "儿科"}
+    alpaca = tmp_path / "alp"
+    alpaca.mkdir()
+    _lines(alpaca / "a.jsonl", [GOOD])
+    (alpaca / "b.txt").write_text("x")
+    assert report_json(alpaca, "alpaca")["ignored_files"] == ["b.txt"]
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "vertical bar")])
+def test_csv_with_another_delimiter_is_read_and_named(tmp_path: Path, delimiter: str, name: str) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(f"instruction{delimiter}output\n问一{delimiter}答一\n问二{delimiter}\"答,二\"\n", encoding="utf-8")
+    data = report_json(path, "alpaca")
+    assert data["totals"] == {"rows_read": 2, "rows_kept": 2, "skipped": {}}
+    assert notes(data)["delimiter"] == f"{name} ({delimiter!r})"
+    med = tmp_path / "m.csv"
+    med.write_text(f"ask{delimiter}answer\n头痛怎么办{delimiter}多休息\n", encoding="utf-8")
+    assert report_json(med, "medical")["totals"]["rows_kept"] == 1
+
+
+def test_medical_question_from_title_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("department,title,ask,answer\n内科,头痛怎么办,无,多休息\n", encoding="utf-8")
+    data = report_json(path, "medical", "--columns", "question=title")
+    assert data["totals"] == {"rows_read": 1, "rows_kept": 1, "skipped": {}}
+
+
+# -- Issue 26: plans that would do the wrong thing quietly --------------------------------------------------------
+
+PLAN_ERRORS = {
+    "duplicate_runs_key": ("runs:\n  - notebook: nb/dummy.ipynb\n    name: a\nruns:\n  - notebook: nb/dummy.ipynb\n"
+                           "    name: b\n", "line 4: the key 'runs' is written twice in one mapping (first on line 1)"),
+    "duplicate_parameter": ("runs:\n  - notebook: nb/dummy.ipynb\n    parameters: {steps: 2, steps: 3}\n",
+                            "the key 'steps' is written twice"),
+    "grid_fixed_output_dir": ("defaults: {output_dir: runs/fixed}\ngrid: {learning_rate: [0.1, 0.2]}\n"
+                              "runs:\n  - notebook: nb/dummy.ipynb\n",
+                              "the grid expands one entry into several runs but output_dir is fixed"),
+    "two_runs_one_output_dir": ("runs:\n  - {notebook: nb/dummy.ipynb, name: a, parameters: {output_dir: o}}\n"
+                                "  - {notebook: nb/dummy.ipynb, name: b, parameters: {output_dir: o}}\n",
+                                "both set the same output_dir"),
+    "empty_output_dir": ("runs:\n  - notebook: nb/dummy.ipynb\n    parameters: {output_dir: ''}\n",
+                         "output_dir is empty, which would write into the repository root"),
+    "env_name_with_equals": ("env: {'A=B': x}\nruns:\n  - notebook: nb/dummy.ipynb\n",
+                             "env: 'A=B' is not a valid variable name"),
+    "env_value_with_nul": ('env: {A: "x\\0y"}\nruns:\n  - notebook: nb/dummy.ipynb\n',
+                           "env: the value of 'A' holds a NUL character"),
+    "grid_over_a_secret": ("grid: {tag: [a, b], hf_token: [hf_aaaaaaaaaaaaaaaaaaaa, hf_bbbbbbbbbbbbbbbbbbbb]}\n"
+                           "runs:\n  - notebook: nb/secret.ipynb\n", "grid: 'hf_token' is a secret"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAN_ERRORS))
+def test_plan_mistakes_are_refused_before_anything_runs(tmp_path: Path, name: str) -> None:
+    from test_batch_helpers import PARAMETERS
+
+    write_notebook(tmp_path / "nb" / "dummy.ipynb")
+    write_notebook(tmp_path / "nb" / "secret.ipynb", parameters=PARAMETERS + 'hf_token = ""\n')
+    text, expected = PLAN_ERRORS[name]
+    plan = tmp_path / "p.yaml"
+    plan.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    for extra in (["--dry-run"], []):
+        code, _, err = kit("batch", plan, "--out", out, *extra)
+        assert code == 2 and expected in one_error_line(err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option", [("--tolerance-abs", "nan"), ("--tolerance-rel", "inf")])
+def test_tolerance_must_be_finite(tmp_path: Path, notebook: Path, option: tuple[str, str]) -> None:
+    plan = write_plan(tmp_path / "p.yaml", {"runs": [{"notebook": "nb/dummy.ipynb"}]})
+    code, _, err = kit("batch", plan, "--out", tmp_path / "out", *option)
+    assert code == 2 and "must be finite numbers" in one_error_line(err) and not (tmp_path / "out").exists()
+
+
+def test_write_reference_target_checked_before_the_batch(tmp_path: Path, notebook: Path) -> None:
+    plan = write_plan(tmp_path / "p.yaml", {"runs": [{"notebook": "nb/dummy.ipynb"}]})
+    code, _, err = kit("batch", plan, "--out", tmp_path / "out", "--write-reference", tmp_path)
+    assert code == 2 and "--write-reference" in one_error_line(err) and "this is a folder" in err
+    assert not (tmp_path / "out").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = kit("batch", plan, "--out", tmp_path / "out", "--write-reference", blocker / "ref.json")
+    assert code == 2 and f"{blocker} is a file, not a folder" in one_error_line(err)
+
+
+def test_read_only_out_is_named_by_the_folder(tmp_path: Path, notebook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = write_plan(tmp_path / "p.yaml", {"runs": [{"notebook": "nb/dummy.ipynb"}]})
+    out = tmp_path / "ro"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == out else real_access(p, mode))
+    code, _, err = kit("batch", plan, "--out", out)
+    assert code == 2 and one_error_line(err) == f"error: --out {out}: this folder is not writable; choose another folder or fix its permissions"
+
+
+# -- Issue 26: messages that help -----------------------------------------------------------------------------------
+
+
+def test_parameters_cell_syntax_error_names_the_notebook(tmp_path: Path) -> None:
+    nb = write_notebook(tmp_path / "nb" / "broken.ipynb", parameters="steps = 4\nlr = (0.1\n")
+    plan = write_plan(tmp_path / "p.yaml", {"runs": [{"notebook": "nb/broken.ipynb"}]})
+    code, _, err = kit("batch", plan, "--dry-run")
+    assert code == 2 and f"{nb}: the cell tagged 'parameters' does not parse" in one_error_line(err)
+    code, _, err = kit("export-script", nb, "-o", tmp_path / "x.py")
+    assert code == 2 and "does not parse" in one_error_line(err)
+
+
+@pytest.mark.parametrize("content", ['{"a": 1}', "[]", '{"cells": [1, 2]}', '{"cells": "x"}', "not json"])
+def test_json_that_is_not_a_notebook_is_one_line_everywhere(tmp_path: Path, content: str) -> None:
+    bad = tmp_path / "nb" / "bad.ipynb"
+    bad.parent.mkdir()
+    bad.write_text(content, encoding="utf-8")
+    plan = write_plan(tmp_path / "p.yaml", {"runs": [{"notebook": "nb/bad.ipynb"}]})
+    for argv in (["batch", plan, "--dry-run"], ["export-script", bad, "-o", tmp_path / "x.py"],
+                 ["notebooks", "clean", bad], ["notebooks", "params", bad], ["notebooks", "stats", bad]):
+        code, _, err = kit(*argv)
+        assert code == 2 and "bad.ipynb: " in one_error_line(err) and "unexpected" not in err, (argv, err)
+    code, out, err = kit("notebooks", "check", bad)
+    assert code == 1 and not err and "bad.ipynb: " in out and "unexpected" not in out
+
+
+def test_export_script_refuses_to_overwrite_its_notebook(tmp_path: Path, notebook: Path) -> None:
+    before = notebook.read_bytes()
+    code, _, err = kit("export-script", notebook, "-o", notebook)
+    assert code == 2 and "this is the notebook itself" in one_error_line(err)
+    assert notebook.read_bytes() == before
+
+
+def test_multi_process_failure_names_the_cause() -> None:
+    from kit.batch.manifest import failure_cause
+
+    log = "\n".join([
+        "[launch] accelerate launch train.py --max_steps 2",
+        "[rank1]: Traceback (most recent call last):",
+        '[rank1]:   File "train.py", line 40, in <module>',
+        "[rank1]: ValueError: learning_rate must be positive, got -1",
+        "E1204 09:00:00 torch/distributed/elastic/multiprocessing/api.py:869] failed (exitcode: 1)",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+        "============================================================",
+        "train.py FAILED",
+        "subprocess.CalledProcessError: Command '['python', 'train.py']' returned non-zero exit status 1.",
+    ])
+    assert failure_cause(log) == "ValueError: learning_rate must be positive, got -1"
+    assert failure_cause("torch.distributed.elastic.multiprocessing.errors.ChildFailedError: x") is None

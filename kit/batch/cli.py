@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +56,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run)
 
 
+def check_reference_target(path: str) -> None:
+    """A :class:`KitError` unless ``--write-reference PATH`` names a JSON file that can be written."""
+    from kit.errors import KitError
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise KitError(f"--write-reference {path}: this is a folder; give the JSON file to write, e.g. {target / 'reference.json'}")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise KitError(f"--write-reference {path}: this file is not writable; choose another path")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise KitError(f"--write-reference {path}: {parent} is a file, not a folder; choose another path")
+            if not target.exists() and not os.access(parent, os.W_OK | os.X_OK):
+                raise KitError(f"--write-reference {path}: the folder {parent} is not writable; choose another path")
+            break
+
+
 def describe_plan(plan: Plan, resume: bool = False) -> list[str]:
     """The expanded plan as text: run id, notebook, parameters and dependencies of each run."""
     from kit.batch.manifest import display_path
@@ -82,8 +103,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise KitError(f"--jobs must be at least 1, got {args.jobs}")
+    if not (math.isfinite(args.tolerance_abs) and math.isfinite(args.tolerance_rel)):
+        raise KitError("--tolerance-abs and --tolerance-rel must be finite numbers (nan would let any loss pass)")
     if args.tolerance_abs < 0 or args.tolerance_rel < 0:
         raise KitError("--tolerance-abs and --tolerance-rel must not be negative")
+    if args.write_reference:
+        check_reference_target(args.write_reference)  # before the batch runs, not after
     plan = load_plan(args.plan, args.out)
     if args.dry_run:
         print("\n".join(describe_plan(plan, args.resume)))

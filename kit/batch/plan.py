@@ -43,6 +43,7 @@ from typing import Any
 from kit.errors import KitError
 from kit.notebooks import notebook_parameters
 from kit.paths import repo_root
+from kit.redact import is_secret_name
 
 _TOP_KEYS = ("runs", "defaults", "grid", "env")
 _ENTRY_KEYS = ("notebook", "parameters", "name", "resources")
@@ -248,6 +249,21 @@ def _plan_loader(label: str) -> type:
     import yaml
 
     class PlanLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            """A key written twice is an error (YAML keeps the last one without a word)."""
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    raise KitError(
+                        f"{label}: line {line}: the key '{key_node.value}' is written twice in one mapping (first on "
+                        f"line {seen[key_node.value]}); YAML would keep only the last: merge them into one"
+                    )
+                seen[key_node.value] = line
+            return super().construct_mapping(node, deep)
+
         def get_single_node(self) -> Any:
             node = super().get_single_node()
             if node is not None and _expanded_size(node, label) > MAX_PLAN_NODES:
@@ -374,6 +390,11 @@ def _check_shared(entries: list[_Entry], defaults: dict[str, Any], grid: dict[st
                 )
             if section == "grid" and (not isinstance(options, list) or not options):
                 raise KitError(f"{label}: grid: '{key}' must be a non-empty list of values")
+            if section == "grid" and is_secret_name(key) and any(isinstance(v, str) and v for v in options):
+                raise KitError(
+                    f"{label}: grid: '{key}' is a secret; a grid writes its values into run names and folders. "
+                    "Set it once in defaults or a run's parameters"
+                )
             for entry in users:
                 if section == "grid" and key in entry.parameters:
                     raise KitError(
@@ -505,6 +526,11 @@ def _finish(specs: list[RunSpec], out_dir: Path, label: str) -> None:
         paths = {ref: str(by_name[target].output_dir) for ref, target in spec.references.items()}
         spec.parameters = _substitute(spec.written, paths)
         given = spec.parameters.get("output_dir")
+        if isinstance(given, str) and not given.strip():
+            raise KitError(
+                f"{label}: {spec.label}: output_dir is empty, which would write into the repository root; give a "
+                "folder, or leave output_dir out so the run writes to its own folder under --out"
+            )
         if isinstance(given, str) and given:
             spec.output_dir = Path(given) if Path(given).is_absolute() else (root / given).resolve()
         elif "output_dir" in spec.notebook_defaults and "output_dir" not in spec.written:
@@ -516,6 +542,8 @@ def check_out_dir(out: Path, what: str = "--out") -> None:
     """A :class:`KitError` unless ``out`` is a folder or can be created as one (not a file, not under a file)."""
     if out.exists() and not out.is_dir():
         raise KitError(f"{what} {out}: this is a file, not a folder; give a folder for the runs (it is created)")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise KitError(f"{what} {out}: this folder is not writable; choose another folder or fix its permissions")
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -537,7 +565,13 @@ def load_plan(path: str | Path, out_dir: str | Path | None = None) -> Plan:
     for key, value in env_raw.items():
         if isinstance(value, (dict, list)) or value is None:
             raise KitError(f"{label}: env: '{key}' must be a string or number, got {_kind(value)}")
+        if not key or "=" in key or "\0" in key or not key.strip():
+            raise KitError(
+                f"{label}: env: {key!r} is not a valid variable name (no '=', no NUL, not empty); fix the name"
+            )
         env[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        if "\0" in env[key]:
+            raise KitError(f"{label}: env: the value of '{key}' holds a NUL character, which no environment can carry")
     defaults = _mapping(data, "defaults", label)
     grid = _mapping(data, "grid", label)
     entries = _read_entries(data, plan_path.parent, label)
@@ -546,4 +580,26 @@ def load_plan(path: str | Path, out_dir: str | Path | None = None) -> Plan:
     specs = _expand(entries, defaults, grid, label)
     _link(specs, label)
     _finish(specs, out, label)
+    _check_outputs(specs, label)
     return Plan(plan_path, label, out, specs, env, grid)
+
+
+def _check_outputs(specs: list[RunSpec], label: str) -> None:
+    """Two runs writing to one output folder would overwrite each other: an error naming both."""
+    seen: dict[Path, RunSpec] = {}
+    for spec in specs:
+        if spec.output_dir is None:
+            continue
+        other = seen.get(spec.output_dir)
+        if other is not None:
+            why = (
+                "the grid expands one entry into several runs but output_dir is fixed"
+                if other.entry == spec.entry
+                else "both set the same output_dir"
+            )
+            raise KitError(
+                f"{label}: {other.label} run '{other.name}' and {spec.label} run '{spec.name}' would write to the same "
+                f"output folder {spec.output_dir} ({why}), each overwriting the last; remove output_dir (each run "
+                "then writes to its own folder) or give each run its own"
+            )
+        seen[spec.output_dir] = spec
