@@ -1,4 +1,4 @@
-"""Feed the CLI hostile files and faults of every category from issue 15; check each outcome.
+"""Feed the CLI hostile files and faults of every category from issues 15 and 26; check each outcome.
 
     .venv/bin/python benchmarks/hostile_sweep.py [--keep DIR] [--only SUBSTRING]
 
@@ -7,7 +7,9 @@ must end with: no traceback on stderr; no hang (the timeout); exit 0, 1 or 2; on
 ``error:`` line on stderr; on exit 0 with ``--json`` the invariant ``rows_read == rows_kept + skipped`` for every
 file and the totals, and ``rows_read`` equal to the number of records the case wrote (no silent loss). Cases
 marked ``error`` must fail, cases marked ``ok`` must succeed. Prints one line per case and the totals: cases
-tried, clear errors, cases that passed with counted skips (and how many rows were skipped).
+tried, clear errors, cases that passed with counted skips (and how many rows were skipped), and (issue 26) the
+tracebacks, silent losses (rows read or totals other than the case's exact expectation) and secrets written (planted
+values found in the output or in any file a batch wrote).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class Case:
     rows: int | None = None  # records in the input, when it is read (exit 0 with --json)
     module: str = "kit"
     report: bool = False  # a check command: exit 1 with its findings on stdout, stderr empty
+    totals: dict | None = None  # the exact totals expected (rows read, kept, skipped by reason)
+    contains: str | None = None  # text the error line (or, on success, stdout) must contain
+    env: dict[str, str] | None = None  # extra environment (planted secrets)
+    secrets: tuple[str, ...] = ()  # values that must appear in no output and no file under scan
+    scan: Path | None = None  # the folder whose files are searched for the secrets
 
 
 def jsonl(path: Path, lines: list[str]) -> Path:
@@ -229,12 +236,167 @@ def build(tmp: Path) -> list[Case]:
     cases.append(Case("unknown_command", "commands", ["no-such-command"], "error"))
     cases.append(Case("bootstrap_venv_under_file", "commands", ["--venv", str(blocker / "venv"), "install"], "error",
                       module="kit.bootstrap"))
+    cases += round3(tmp, b)
     return cases
+
+
+def round3(tmp: Path, b: Path) -> list[Case]:
+    """Issue 26: missing values, dropped columns, final answers, skipped files, secrets, plans, messages."""
+    from test_batch_helpers import PARAMETERS, write_notebook
+
+    cases: list[Case] = []
+    r = tmp / "round3"
+    r.mkdir()
+
+    def data(name: str, category: str, lines: list[str] | str | bytes, kind: str, totals: dict | None = None, *,
+             suffix: str = ".jsonl", expect: str = "ok", extra: tuple[str, ...] = (), contains: str | None = None) -> None:
+        path = r / f"{name}{suffix}"
+        if isinstance(lines, list):
+            lines = "\n".join(lines) + "\n"
+        path.write_bytes(lines if isinstance(lines, bytes) else lines.encode("utf-8"))
+        rows = totals["rows_read"] if totals else None
+        cases.append(Case(f"{category}_{name}", category, ["data", "report", str(path), "--kind", kind, "--json", *extra],
+                          expect, rows, totals=totals, contains=contains))
+
+    def t(read: int, kept: int, **skipped: int) -> dict:
+        return {"rows_read": read, "rows_kept": kept, "skipped": skipped}
+
+    # Missing cells as pandas dumps them: never the text "nan".
+    data("alpaca_nan_cells", "missing", ['{"instruction": "a", "input": NaN, "output": "x"}',
+                                         '{"instruction": "b", "output": NaN}', '{"instruction": "c", "output": "nan"}',
+                                         '{"instruction": NaN, "output": "y"}', '{"instruction": "d", "output": "<NA>"}',
+                                         '{"instruction": "e", "input": "inf", "output": "z"}'], "alpaca", t(6, 2, missing_value=4))
+    data("alpaca_csv_nan", "missing", "instruction,input,output\na,nan,x\nb,,NaN\nc,,y\n", "alpaca", t(3, 2, missing_value=1),
+         suffix=".csv")
+    data("chat_nan_content", "missing", ['{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": NaN}]}',
+                                         '{"conversations": [{"from": "human", "value": "nan"}, {"from": "gpt", "value": "ok"}]}',
+                                         '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'],
+         "chat", t(3, 1, missing_value=2))
+    data("preference_nan", "missing", ['{"prompt": "q", "chosen": NaN, "rejected": "b"}',
+                                       '{"prompt": "q", "chosen": "a", "rejected": "-Infinity"}',
+                                       '{"prompt": "q", "chosen": "a", "rejected": "b"}'], "preference", t(3, 1, missing_value=2))
+    data("gsm8k_nan", "missing", ['{"question": "q", "answer": NaN}', '{"question": "nan", "answer": "#### 3"}',
+                                  '{"question": "q2", "answer": "#### 3"}'], "gsm8k", t(3, 1, missing_value=2))
+    data("medical_nan", "missing", "ask,answer\n头痛怎么办,nan\nNaN,答\n胃痛怎么办,多喝水\n".encode("gbk"), "medical",
+         t(3, 1, missing_value=2), suffix=".csv")
+    # Columns dropped without a word.
+    dolly = [json.dumps({"instruction": f"i{i}", "context": f"c{i}", "response": f"r{i}"}) for i in range(3)]
+    data("dolly_suggestion", "columns", dolly, "alpaca", expect="error", contains="--columns output=response,input=context")
+    data("dolly_mapped", "columns", dolly, "alpaca", t(3, 3), extra=("--columns", "output=response,input=context"))
+    data("dolly_half_mapped", "columns", dolly, "alpaca", t(3, 3), extra=("--columns", "output=response"),
+         contains='"unread_columns": ["context"]')
+    data("csv_duplicate_header", "columns", "instruction,output,output\na,b,c\n", "alpaca", expect="error",
+         suffix=".csv", contains="names column 'output' twice")
+    data("medical_duplicate_header", "columns", "ask,answer,answer\na,b,c\n", "medical", expect="error", suffix=".csv",
+         contains="names column 'answer' twice")
+    data("medical_question_title", "columns", "department,title,ask,answer\n内科,头痛怎么办,无,多休息\n", "medical",
+         t(1, 1), suffix=".csv", extra=("--columns", "question=title"))
+    # Other silent losses.
+    user, bot = {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}
+    data("weight_zero_turns", "loss", [json.dumps({"messages": [user, {**bot, "weight": 0}, user, bot]}),
+                                       json.dumps({"messages": [user, bot, user, {**bot, "weight": 0}]}),
+                                       json.dumps({"messages": [user, {**bot, "weight": 0}]}),
+                                       json.dumps({"messages": [{**user, "content": "x"}, bot]})],
+         "chat", t(4, 2, weight_zero_turn=2))
+    data("two_objects_one_line", "loss", [json.dumps(GOOD, ensure_ascii=False) + json.dumps(GOOD2),
+                                          json.dumps({**GOOD2, "output": "Hi"}) + " , " + json.dumps({**GOOD2, "output": "Hey"})],
+         "alpaca", t(4, 4))
+    data("three_objects_one_line", "loss", [json.dumps(GOOD2) + json.dumps({**GOOD2, "output": "a"}) + json.dumps({**GOOD2, "output": "b"})],
+         "alpaca", t(3, 3))
+    data("object_and_garbage", "loss", [json.dumps(GOOD2) + " garbage", json.dumps(GOOD, ensure_ascii=False)], "alpaca",
+         t(2, 1, invalid_json=1))
+    # Final answers: every form read exactly, or skipped under a named reason.
+    forms = ["3/4", "1 1/2", "1,00,000", "1 000", "3,5", "1e6", "- 5", "１，２３４", "٤٢", "**18**", "$1,080.",
+             "2.5E-3", "\\frac{1}{3}", "12 eggs"]
+    data("gsm8k_answer_forms", "answers", [json.dumps({"question": f"q{i}", "answer": f"work\n#### {f}"}, ensure_ascii=False)
+                                           for i, f in enumerate(forms)], "gsm8k", t(len(forms), len(forms)))
+    data("gsm8k_unreadable_forms", "answers", [json.dumps({"question": f"q{i}", "answer": f"#### {f}"}) for i, f in
+                                               enumerate(["3 apples and 4 pears", "2/0", "1,2345", "many"])],
+         "gsm8k", expect="error", contains="kept 0 of 4 rows (skipped: ambiguous_answer=2, non_numeric_answer=1, "
+         "unreadable_answer=1)")
+    data("gsm8k_markdown_after", "answers", [json.dumps({"question": "q", "answer": "2+2\n#### 4\n\n#### Explanation\nWe add 3."}),
+                                             json.dumps({"question": "r", "answer": "#### 18\n##### Details 5\n---"})],
+         "gsm8k", t(2, 2), contains="")
+    # Files a folder holds next to the data.
+    med = r / "departments"
+    for folder, name, text in (("IM_内科", "a.csv", "ask,answer\n头痛怎么办,多休息\n"),
+                               ("Surgical_外科", "b.jsonl", json.dumps({"ask": "骨折怎么办", "answer": "去医院"}, ensure_ascii=False) + "\n"),
+                               ("Pediatric_儿科", "c.tsv", "ask\tanswer\n发烧怎么办\t退烧\n"),
+                               ("Oncology_肿瘤科", "d.txt", "问：?")):
+        (med / folder).mkdir(parents=True)
+        (med / folder / name).write_text(text, encoding="utf-8")
+    cases.append(Case("files_department_mixed", "files", ["data", "report", str(med), "--kind", "medical", "--json"], "ok", 3,
+                      totals=t(3, 3), contains='"ignored_files": ["Oncology_肿瘤科/d.txt"]'))
+    # Delimiters.
+    for name, d in (("semicolon", ";"), ("tab", "\t"), ("bar", "|")):
+        data(f"csv_{name}", "messages", f"instruction{d}output\na{d}b\nc{d}d\n", "alpaca", t(2, 2), suffix=".csv",
+             contains='"delimiter": ')
+    data("medical_semicolon", "messages", "ask;answer\n头痛怎么办;多休息\n", "medical", t(1, 1), suffix=".csv")
+    # Plans.
+    nb_dir = b / "nb"
+    write_notebook(nb_dir / "secret.ipynb", parameters=PARAMETERS + 'hf_token = ""\n')
+    bad_params = nb_dir / "syntax.ipynb"
+    write_notebook(bad_params, parameters="steps = (4\n")
+    (nb_dir / "notnb.ipynb").write_text('{"a": 1}', encoding="utf-8")
+
+    def plan(name: str, text: str, *extra: str, expect: str = "error", contains: str | None = None) -> None:
+        path = b / f"r3_{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        cases.append(Case(f"plan_{name}", "plans", ["batch", str(path), "--out", str(r / f"out_{name}"), *extra], expect,
+                          contains=contains))
+
+    runs = "runs:\n  - notebook: nb/dummy.ipynb\n"
+    plan("duplicate_runs", runs + "runs:\n  - notebook: nb/secret.ipynb\n", contains="written twice")
+    plan("duplicate_env_key", "env: {A: '1', A: '2'}\n" + runs, contains="written twice")
+    plan("grid_fixed_output_dir", "defaults: {output_dir: runs/x}\ngrid: {steps: [1, 2]}\n" + runs, contains="same output folder")
+    plan("empty_output_dir", runs + "    parameters: {output_dir: ''}\n", contains="output_dir is empty")
+    plan("blank_output_dir", runs + "    parameters: {output_dir: '  '}\n", contains="output_dir is empty")
+    plan("env_equals", "env: {'A=B': '1'}\n" + runs, contains="not a valid variable name")
+    plan("env_empty_name", "env: {'': '1'}\n" + runs, contains="not a valid variable name")
+    plan("env_nul", 'env: {A: "x\\0y"}\n' + runs, contains="NUL character")
+    plan("grid_secret", "grid: {hf_token: [hf_aaaaaaaaaaaaaaaaaaaaaa, hf_bbbbbbbbbbbbbbbbbbbbbb]}\nruns:\n  - notebook: nb/secret.ipynb\n",
+         contains="is a secret")
+    plan("tolerance_nan", runs, "--tolerance-abs", "nan", contains="finite")
+    plan("tolerance_inf", runs, "--tolerance-rel", "inf", contains="finite")
+    plan("write_reference_folder", runs, "--write-reference", str(r), contains="this is a folder")
+    plan("syntax_error_parameters", "runs:\n  - notebook: nb/syntax.ipynb\n", "--dry-run", contains="does not parse")
+    plan("not_a_notebook", "runs:\n  - notebook: nb/notnb.ipynb\n", "--dry-run", contains="not a Jupyter notebook")
+    for command in (["export-script"], ["notebooks", "params"], ["notebooks", "clean"], ["notebooks", "stats"]):
+        argv = [*command, str(nb_dir / "notnb.ipynb")] + (["-o", str(r / "x.py")] if command == ["export-script"] else [])
+        cases.append(Case("not_a_notebook_" + "_".join(command), "messages", argv, "error", contains="not a Jupyter notebook"))
+    cases.append(Case("export_over_notebook", "messages", ["export-script", str(nb_dir / "dummy.ipynb"), "-o",
+                                                           str(nb_dir / "dummy.ipynb")], "error", contains="notebook itself"))
+    # Secrets planted in the environment, plan env, parameters and KIT_SOURCE: in no output, in no file.
+    planted_env = {"HF_TOKEN": "hf_SWEEPplantedENV00000000001",
+                   "KIT_SOURCE": "git+https://me:SWEEPkitsource123@git.example.com/kit.git"}
+    plan_env = {"GITLAB_PAT": "glpat-SWEEPplanted0000001", "DATABASE_URL": "postgres://u:SWEEPdbpass456@db/x",
+                "MLFLOW_TRACKING_URI": "https://ml:SWEEPmlflow789@ml.example.com", "ODD": "sk-SWEEPplanted0000000000001",
+                "SLACK": "xoxb-SWEEP-planted-0001", "AWS_KEY_ID": "AKIASWEEPPLANTED0001",
+                "JWT": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTV0VFUCJ9.SWEEPsignature001"}
+    params = {"hf_token": "hf_SWEEPplantedPARAM000000002"}
+    secret_plan = b / "r3_secrets.yaml"
+    secret_plan.write_text(yaml_dump({"env": plan_env, "runs": [
+        {"notebook": "nb/secret.ipynb", "name": "ok", "parameters": params},
+        {"notebook": "nb/secret.ipynb", "name": "fails", "parameters": {**params, "fail": True}}]}), encoding="utf-8")
+    secrets = (*planted_env.values(), *plan_env.values(), *params.values(), "SWEEPkitsource123", "SWEEPdbpass456",
+               "SWEEPmlflow789")
+    out = r / "out_secrets"
+    cases.append(Case("secrets_batch", "secrets", ["batch", str(secret_plan), "--out", str(out)], "error",
+                      env=planted_env, secrets=secrets, scan=out))
+    cases.append(Case("secrets_dry_run", "secrets", ["batch", str(secret_plan), "--out", str(out), "--dry-run"], "ok",
+                      env=planted_env, secrets=secrets, scan=out))
+    return cases
+
+
+def yaml_dump(value: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True)
 
 
 def run_case(case: Case) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
+           "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1", **(case.env or {})}
     start = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-m", case.module, *case.argv], capture_output=True, text=True,
@@ -242,10 +404,25 @@ def run_case(case: Case) -> dict:
     except subprocess.TimeoutExpired:
         return {"ok": False, "why": f"HANG (no exit in {TIMEOUT_S} s)", "seconds": TIMEOUT_S}
     seconds = time.perf_counter() - start
-    out = {"code": proc.returncode, "seconds": seconds, "error": None, "skipped": {}}
+    out = {"code": proc.returncode, "seconds": seconds, "error": None, "skipped": {}, "traceback": False,
+           "silent_loss": False, "secrets": 0}
     problems = []
     if "Traceback" in proc.stderr:
         problems.append("traceback on stderr")
+        out["traceback"] = True
+    leaked = [s for s in case.secrets if s in proc.stdout + proc.stderr]
+    if case.scan is not None and case.scan.exists():
+        for path in case.scan.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                leaked += [f"{s} in {path.name}" for s in case.secrets if s.encode() in data]
+    if leaked:
+        out["secrets"] = len(leaked)
+        problems.append(f"secrets written: {leaked[:3]}")
+    if case.contains is not None:
+        shown = proc.stderr if proc.returncode else proc.stdout
+        if case.contains not in shown:
+            problems.append(f"output lacks {case.contains!r}")
     if proc.returncode not in (0, 1, 2):
         problems.append(f"exit {proc.returncode}")
     if proc.returncode != 0:
@@ -277,6 +454,10 @@ def run_case(case: Case) -> dict:
                     problems.append(f"invariant broken: {part}")
             if case.rows is not None and data["totals"]["rows_read"] != case.rows:
                 problems.append(f"silent loss: {data['totals']['rows_read']} rows read, the input has {case.rows}")
+                out["silent_loss"] = True
+            if case.totals is not None and data["totals"] != case.totals:
+                problems.append(f"totals {data['totals']} != expected {case.totals}")
+                out["silent_loss"] = True
             out["skipped"] = data["totals"]["skipped"]
             out["totals"] = data["totals"]
             out["encodings"] = sorted({str(f["encoding"]) for f in data["files"]})
@@ -295,6 +476,7 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
         cases = [c for c in build(root) if not args.only or args.only in c.name]
         failed, errors, skipped_cases, skipped_rows = 0, 0, 0, 0
+        tracebacks, losses, secrets = 0, 0, 0
         by_category: dict[str, int] = {}
         for case in cases:
             outcome = run_case(case)
@@ -310,9 +492,13 @@ def main() -> int:
             print(f"{status} {case.category:<8} {case.name:<32} {outcome['seconds']:6.1f}s  {detail[:200]}"
                   + (f"  <-- {outcome['why']}" if outcome["why"] else ""), flush=True)
             failed += not outcome["ok"]
+            tracebacks += outcome.get("traceback", False) or "HANG" in outcome["why"]
+            losses += outcome.get("silent_loss", False)
+            secrets += outcome.get("secrets", 0)
         print(f"\n{len(cases)} cases tried ({', '.join(f'{k} {v}' for k, v in by_category.items())}): "
               f"{errors} clear one-line errors, {skipped_cases} passed with counted skips ({skipped_rows} rows "
               f"skipped and counted), {failed} failed (traceback, hang, silent loss or wrong outcome)")
+        print(f"tracebacks or hangs: {tracebacks}; silent losses: {losses}; secrets written: {secrets}")
         return 1 if failed else 0
 
 

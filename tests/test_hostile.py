@@ -773,3 +773,31 @@ def test_multi_process_failure_names_the_cause() -> None:
     ])
     assert failure_cause(log) == "ValueError: learning_rate must be positive, got -1"
     assert failure_cause("torch.distributed.elastic.multiprocessing.errors.ChildFailedError: x") is None
+
+
+def test_read_only_output_folder_is_named_not_the_temporary(tmp_path: Path, alpaca_file: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """(As root, chmod does not stop writes: the refusal is planted where the file is opened.)"""
+    import kit.data.cli as data_cli
+
+    real_open = open
+
+    def refusing_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "w" in mode:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(data_cli, "open", refusing_open, raising=False)
+    out = tmp_path / "ro" / "clean.jsonl"
+    code, _, err = kit("data", "convert", alpaca_file, "--kind", "alpaca", "-o", out)
+    line = one_error_line(err)
+    assert code == 2 and f"the folder {out.parent} is not writable" in line and ".clean.jsonl.tmp" not in line
+    from kit.batch.manifest import write_json
+    from kit.errors import RunFailed
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    monkeypatch.setattr(Path, "write_text", lambda self, *a, **k: (_ for _ in ()).throw(
+        PermissionError(errno.EACCES, "Permission denied", str(self))))
+    with pytest.raises(RunFailed, match=rf"^{folder}: cannot write manifest.json in this folder \(Permission denied\)"):
+        write_json(folder / "manifest.json", {"a": 1})

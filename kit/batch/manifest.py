@@ -177,10 +177,18 @@ def read_json(path: Path) -> dict[str, Any] | None:
 def write_json(path: Path, value: dict[str, Any]) -> None:
     """Write ``value`` as indented JSON atomically (a reader never sees half a file), redacted by name and by
     value (:mod:`kit.redact`): a manifest never holds a token."""
+    from kit.errors import RunFailed
+
     value = redact(value)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # named by the folder, not by the hidden temporary file
+        raise RunFailed(
+            f"{path.parent}: cannot write {path.name} in this folder ({exc.strerror or exc}); check that the folder "
+            "is writable and the disk has space"
+        ) from None
 
 
 _ELASTIC = re.compile(r"ChildFailedError|CalledProcessError|elastic|torchrun|accelerate\.commands|Traceback|^\s*File ")

@@ -158,6 +158,10 @@ def write_jsonl(dataset: Any, path: str | Path) -> int:
             raise RunFailed(
                 f"{path}: the disk is full after {count} records; {kept}: free some space or write elsewhere"
             ) from None
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise KitError(
+                f"-o {path}: the folder {out.parent} is not writable ({exc.strerror}); choose another -o path"
+            ) from None
         raise KitError(f"{path}: cannot write the output ({exc.strerror or exc}); choose another -o path") from None
     return count
 
