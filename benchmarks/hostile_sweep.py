@@ -1,6 +1,6 @@
 """Feed the CLI hostile files and faults of every category from issues 15 and 26; check each outcome.
 
-    .venv/bin/python benchmarks/hostile_sweep.py [--keep DIR] [--only SUBSTRING]
+    .venv/bin/python benchmarks/hostile_sweep.py [--keep DIR] [--only SUBSTRING] [--category NAME ...]
 
 Every case runs ``python -m kit ...`` (or ``python -m kit.bootstrap``) in a fresh subprocess with a timeout and
 must end with: no traceback on stderr; no hang (the timeout); exit 0, 1 or 2; on a non-zero exit exactly one
@@ -470,11 +470,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", help="build the cases in this folder and keep it")
     parser.add_argument("--only", help="run only the cases whose name contains this")
+    parser.add_argument("--category", action="append", help="run only this category (repeatable), e.g. secrets")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kit-hostile-") as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        cases = [c for c in build(root) if not args.only or args.only in c.name]
+        cases = [c for c in build(root) if (not args.only or args.only in c.name)
+                 and (not args.category or c.category in args.category)]
         failed, errors, skipped_cases, skipped_rows = 0, 0, 0, 0
         tracebacks, losses, secrets = 0, 0, 0
         by_category: dict[str, int] = {}

@@ -22,7 +22,10 @@ from typing import Any
 from kit.errors import KitError
 from kit.runinfo import is_headless
 
-METRICS = ("exact_match", "rouge_l", "bleu", "numeric_match")
+METRICS = ("exact_match", "rouge_l", "bleu", "numeric_match", "distinct_2")
+# What an SFT eval block scores: overlap with the reference, and distinct_2 so a fine-tune that learned to
+# repeat itself shows (higher distinct_2 = less repetition).
+SFT_METRICS = ("rouge_l", "bleu", "distinct_2")
 
 # CJK ideographs (basic, extensions A-F, compatibility) and Japanese kana: one token per character.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -133,8 +136,35 @@ def numeric_match(pred: str, ref: str) -> float:
     return 1.0 if abs(got - expected) <= tolerance else 0.0
 
 
+def distinct_n(text: str, n: int = 2) -> float:
+    """Share of distinct n-grams among an answer's n-grams (metric tokens): 1.0 when nothing repeats, lower as the
+    answer loops (``食肉时间、食肉时间、…``). NaN for an answer shorter than ``n`` tokens (nothing to judge)."""
+    tokens = tokenize_for_metrics(text)
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else math.nan
+
+
+def repetition_warning(block: dict[str, Any], lang: str = "en") -> str | None:
+    """One line when the fine-tune made answers repeat more (distinct_2 fell), with its ci95 and verdict; else None."""
+    from kit.eval_block import verdict
+
+    gain = (block.get("gain") or {}).get("distinct_2")
+    if not gain or gain.get("value") is None or gain["value"] >= 0:
+        return None
+    lo, hi = gain["ci95"]
+    before, after = block["before"]["distinct_2"], block["after"]["distinct_2"]
+    word = verdict(gain)
+    if lang == "zh":
+        return (f"[重复] 微调后的回答比微调前更爱重复：distinct_2 {before:.3f} -> {after:.3f}（95% 置信区间 "
+                f"{lo:+.3f}..{hi:+.3f}，{ {'worse': '确实更差', 'unclear': '不确定'}.get(word, word)}）；"
+                "使用时可设置重复惩罚，见下面的说明")
+    return (f"[repetition] the fine-tuned answers repeat themselves more: distinct_2 {before:.3f} -> {after:.3f} "
+            f"(ci95 {lo:+.3f}..{hi:+.3f}, {word}); for use, set a repetition penalty (see the note below)")
+
+
 def score(prediction: str, reference: str) -> dict[str, float]:
-    """Every metric for one pair; ``numeric_match`` is NaN when the reference holds no number (so means skip it)."""
+    """Every metric for one pair; ``numeric_match`` is NaN when the reference holds no number (so means skip it),
+    ``distinct_2`` NaN when the answer has fewer than two tokens."""
     prediction, reference = prediction or "", reference or ""
     return {
         "exact_match": exact_match(prediction, reference),
@@ -143,6 +173,7 @@ def score(prediction: str, reference: str) -> dict[str, float]:
         "numeric_match": numeric_match(prediction, reference)
         if reference_number(reference) is not None
         else math.nan,
+        "distinct_2": distinct_n(prediction, 2),
     }
 
 

@@ -101,22 +101,66 @@ def show(figure: Any, path: str | os.PathLike[str] | None = None, dpi: int = 110
     return figure
 
 
+def smoothed(values: list[float], window: int | None = None) -> list[float]:
+    """Trailing mean over ``window`` points (about a tenth of the run, at least 2), so one batch is not the story."""
+    window = window or max(2, len(values) // 10)
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def epoch_boundaries(log_history: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """``[(step, epoch), ...]``: the logged step at which each whole epoch was completed (the data repeats after)."""
+    import math
+
+    marks, done = [], 0
+    for entry in log_history:
+        if "epoch" in entry and "step" in entry and "train_runtime" not in entry:
+            whole = math.floor(float(entry["epoch"]) + 1e-6)
+            if whole > done:
+                marks.append((int(entry["step"]), whole))
+                done = whole
+    return marks
+
+
+_LOSS_WORDS = {"en": {"step": "step", "smooth": "smoothed", "raw": "per step", "epoch": "epoch {} ends"},
+               "zh": {"step": "步数", "smooth": "平滑", "raw": "每步", "epoch": "第 {} 个 epoch 结束"}}
+
+
 def plot_loss(
     log_history: list[dict[str, Any]],
     path: str | os.PathLike[str] | None = None,
     keys: tuple[str, ...] = ("loss",),
     title: str = "Training loss",
+    lang: str = "en",
+    ylabels: dict[str, str] | None = None,
 ) -> Any:
-    """Plot ``keys`` per step from ``trainer.state.log_history``, one panel each; saved to ``path``, shown inline."""
+    """Plot ``keys`` per step from ``trainer.state.log_history``, one panel each: the raw values faint, a smoothed
+    line bold, and a dashed line where each epoch ends (the data repeats after it); saved to ``path``, shown inline."""
+    words = _LOSS_WORDS.get(lang, _LOSS_WORDS["en"])
     figure = new_figure(5 * len(keys), 3.5)
     axes = figure.subplots(1, len(keys), squeeze=False)[0]
+    boundaries = epoch_boundaries(log_history)
     for ax, key in zip(axes, keys):
         points = [(e["step"], e[key]) for e in log_history if key in e and "step" in e]
         if points:
             steps, values = zip(*points)
-            ax.plot(steps, values, marker="o", markersize=3)
-        ax.set_xlabel("step")
-        ax.set_ylabel(key)
+            ax.plot(steps, values, marker="o", markersize=2, linewidth=0.8, alpha=0.35, label=words["raw"])
+            if len(values) >= 6:
+                ax.plot(steps, smoothed(list(values)), linewidth=2, label=words["smooth"])
+            last = steps[-1]
+            for step, epoch in boundaries:
+                if step < last:
+                    ax.axvline(step, color="#777777", linestyle="--", linewidth=0.8)
+                    ax.annotate(words["epoch"].format(epoch), (step, 1), xycoords=("data", "axes fraction"),
+                                fontsize=7, rotation=90, ha="right", va="top", color="#555555")
+            ax.legend(fontsize=7, frameon=False, loc="best")
+        ax.set_xlabel(words["step"])
+        ax.set_ylabel((ylabels or {}).get(key, key))
         ax.grid(alpha=0.3)
     figure.suptitle(title)
     return show(figure, path)
@@ -157,20 +201,45 @@ def plot_before_after(
     return show(figure, path)
 
 
+def _is_rate(metric: str) -> bool:
+    """Metrics on a 0..1 scale (shares and scores); margins and other unbounded values get their own axis."""
+    return "margin" not in metric
+
+
 def plot_adapter_results(results: Any, path: str | os.PathLike[str] | None = None) -> Any:
-    """One before/after panel per adapter from a frame with columns adapter, metric, base, fine-tuned (05)."""
-    names = list(dict.fromkeys(results["adapter"]))
-    figure = new_figure(4.5 * len(names), 3.6)
-    axes = figure.subplots(1, len(names), squeeze=False)[0]
-    width = 0.38
-    for ax, name in zip(axes, names):
+    """One before/after panel per adapter from a frame with columns adapter, metric, base, fine-tuned (05).
+
+    Rates and scores share a 0..1 axis (a dotted 0.5 chance line where the metric is an accuracy); margins get
+    a panel of their own with a zero line, so a negative base margin stays visible. Every bar carries its value.
+    """
+    panels = []
+    for name in dict.fromkeys(results["adapter"]):
         part = results[results["adapter"] == name]
+        rates = part[[_is_rate(str(m)) for m in part["metric"]]]
+        others = part[[not _is_rate(str(m)) for m in part["metric"]]]
+        panels += [(str(name), rates, True)] if len(rates) else []
+        panels += [(f"{name}: {m}", others[others["metric"] == m], False) for m in others["metric"]]
+    figure = new_figure(max(3.2, 1.6 * max(len(p[1]) for p in panels) + 1.6) * len(panels) if panels else 4, 3.6)
+    axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
+    width = 0.38
+    for ax, (title, part, rate) in zip(axes, panels):
         positions = range(len(part))
-        ax.bar([p - width / 2 for p in positions], list(part["base"]), width, label="base", **BEFORE_STYLE)
-        ax.bar([p + width / 2 for p in positions], list(part["fine-tuned"]), width, label="fine-tuned",
-               **AFTER_STYLE)
+        for offset, column, label, style in ((-width / 2, "base", "base", BEFORE_STYLE),
+                                             (width / 2, "fine-tuned", "fine-tuned", AFTER_STYLE)):
+            values = [float(v) for v in part[column]]
+            bars = ax.bar([p + offset for p in positions], values, width, label=label, **style)
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8, padding=2)
         ax.set_xticks(list(positions), [str(m).replace("_", " ") for m in part["metric"]])
-        ax.set_ylim(0, 1)
-        ax.set_title(str(name))
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        if rate:
+            ax.set_ylim(0, 1.15)
+            if any("accuracy" in str(m) for m in part["metric"]):
+                ax.axhline(0.5, color="#888888", linestyle=":", linewidth=1, label="chance (0.5)")
+        else:
+            ax.axhline(0, color="#333333", linewidth=0.8)
+            low = min(0.0, *[float(v) for v in part["base"]], *[float(v) for v in part["fine-tuned"]])
+            high = max(0.0, *[float(v) for v in part["base"]], *[float(v) for v in part["fine-tuned"]])
+            pad = 0.15 * (high - low or 1.0)
+            ax.set_ylim(low - pad, high + pad)
+        ax.set_title(title)
+        ax.legend(loc="best", fontsize=7, frameon=False)
     return show(figure, path)

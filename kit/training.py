@@ -220,5 +220,7 @@ def check_loss(log_history: list[dict[str, Any]], key: str = "loss") -> dict[str
     elif values and not fell:
         print("[loss] the loss did not fall: check the data format (check_formatting), then the learning rate.")
     else:
-        print(f"[loss] {verdict['first']:.4f} -> {verdict['last']:.4f} over {len(values)} logged steps")
+        k = max(1, len(values) // 10)  # means, not single noisy batches
+        print(f"[loss] mean of the first {k} logged steps {sum(values[:k]) / k:.4f} -> of the last {k} "
+              f"{sum(values[-k:]) / k:.4f} ({len(values)} logged steps)")
     return verdict

@@ -52,5 +52,5 @@ def test_tool_call_conversations_train_through_notebook_01(tiny_model_dir: Path,
     metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["metrics"]["rows_read"] == 12 and metrics["metrics"]["rows_kept"] == 12
     assert metrics["steps"] == 3 and metrics["eval"]["n"] == 2
-    assert set(metrics["eval"]["gain"]) == {"rouge_l", "bleu"}
+    assert set(metrics["eval"]["gain"]) == {"rouge_l", "bleu", "distinct_2"}
     assert (out_dir / "adapter_config.json").is_file()

@@ -182,7 +182,9 @@ def test_dpo_eval_on_the_tiny_model(tiny) -> None:
     assert block["n"] == 3 and set(block["gain"]) == set(DPO_METRICS)
     # A fresh LoRA (B = 0) is the reference itself: no gain, and "before" is the reference's own preference.
     assert block["before"] == block["after"] and block["gain"]["reward_margin"]["value"] == 0.0
-    assert block["implicit"] == {"reward_accuracy": 0.0, "reward_margin": 0.0}
+    implicit = {k: block["implicit"][k] for k in ("reward_accuracy", "reward_margin")}
+    assert implicit == {"reward_accuracy": 0.0, "reward_margin": 0.0}
+    assert block["implicit"]["reward_accuracy_ci95"] == [0.0, 0.0]
     ref_c, ref_r = sequence_logps(base, tokenizer, pairs)
     assert block["before"]["reward_accuracy"] == round(sum(c > r for c, r in zip(ref_c, ref_r)) / 3, 4)
 

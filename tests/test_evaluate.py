@@ -352,3 +352,20 @@ def test_eval_set_round_trips_chinese(tmp_path) -> None:
                                        {"prompt": "Q: 1+1?", "reference": "2"}]
     with pytest.raises(KitError):
         load_eval_set(tmp_path / "nowhere")
+
+
+def test_distinct_2_measures_repetition_and_the_warning() -> None:
+    from kit.evaluate import SFT_METRICS, distinct_n, repetition_warning
+
+    assert distinct_n("the cat sat on the mat") == 1.0
+    assert distinct_n("可能是痛痰，可能是痛痰，或者是痛痰") < 0.8  # the loops the medical fine-tune produced
+    assert math.isnan(distinct_n("one"))
+    assert score("a b a b a b", "a b")["distinct_2"] == pytest.approx(2 / 5)
+    assert "distinct_2" in SFT_METRICS
+    fell = {"before": {"distinct_2": 0.9}, "after": {"distinct_2": 0.4},
+            "gain": {"distinct_2": {"value": -0.5, "ci95": [-0.7, -0.3]}}}
+    line = repetition_warning(fell)
+    assert line.startswith("[repetition]") and "0.900 -> 0.400" in line and "worse" in line
+    assert "重复惩罚" in repetition_warning(fell, lang="zh")
+    rose = {**fell, "gain": {"distinct_2": {"value": 0.1, "ci95": [0.0, 0.2]}}}
+    assert repetition_warning(rose) is None and repetition_warning({"gain": {}}) is None

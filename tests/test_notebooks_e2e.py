@@ -147,13 +147,36 @@ STDERR_LINES = {"alpaca": 0, "medical": 0, "grpo": 4, "dpo": 0, "evaluate": 0}
 
 @pytest.mark.parametrize("name", list(STDERR_LINES))
 def test_executed_notebooks_are_quiet(batch: tuple[Path, int], name: str) -> None:
-    from kit.notebook_outputs import output_stats
+    from kit.notebook_outputs import output_stats, problems
 
     run = _run_dir(batch[0], name)
     stats = output_stats(next(run.glob("*.ipynb")))
     assert stats.widgets == 0 and stats.errors == 0
     assert stats.stderr_lines <= STDERR_LINES[name], stats.stderr_by_cell
     assert stats.images >= 1  # every plot is inline in the executed notebook
+    # kit.notebook_outputs.LIMITS: no cell floods the page, no per-step dicts, no answer cut with "...".
+    assert problems(stats) == []
+
+
+# The training notebooks show held-out answers in full (kit.display) and print a verdict next to every gain.
+READABLE = {"alpaca": ("better", "unclear", "worse"), "medical": ("更好", "不确定", "更差"),
+            "dpo": ("better", "unclear", "worse")}
+
+
+@pytest.mark.parametrize("name", list(READABLE))
+def test_executed_notebooks_show_answers_and_verdicts(batch: tuple[Path, int], name: str) -> None:
+    run = _run_dir(batch[0], name)
+    nb = json.loads(next(run.glob("*.ipynb")).read_text(encoding="utf-8"))
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
+    block = _load(run / "metrics.json")["eval"]
+    assert " │ " in text  # kit.display's answers
+    lines = [ln for ln in text.splitlines() if any(f"{m}: " in ln and "->" in ln for m in block["gain"])]
+    assert len(lines) >= len(block["gain"])  # every gain printed ...
+    assert all(any(v in ln for v in READABLE[name]) for ln in lines)  # ... with its verdict on the same line
+    if name == "dpo":
+        assert "implicit-reward accuracy" in text and "held-out pairs (n=16)" in text
+        assert {"norm_accuracy", "norm_margin"} <= set(block["gain"])
+        assert len(block["implicit"]["reward_accuracy_ci95"]) == 2
 
 
 @pytest.mark.parametrize("name", ["alpaca", "medical", "grpo", "dpo"])

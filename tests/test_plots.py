@@ -109,3 +109,32 @@ def test_plots_show_inline_in_an_executed_notebook(tmp_path, monkeypatch, headle
     assert not [o for o in outputs if o.get("name") == "stderr"], outputs
     assert (tmp_path / "a.png").is_file()
     assert sys.executable  # the kernel is this interpreter's python3 kernelspec
+
+
+def test_dpo_margins_get_their_own_axis_with_a_zero_line(tmp_path) -> None:
+    import pandas as pd
+
+    rows = [{"adapter": "dpo", "metric": "reward_accuracy", "base": 0.42, "fine-tuned": 0.6},
+            {"adapter": "dpo", "metric": "reward_margin", "base": -1.36, "fine-tuned": -0.5}]
+    figure = plot_adapter_results(pd.DataFrame(rows), path=tmp_path / "r.png")
+    rates, margins = figure.axes
+    assert rates.get_ylim() == (0, 1.15) and margins.get_ylim()[0] < -1.36 < 0 < margins.get_ylim()[1]
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in rates.lines)  # chance line for accuracy
+    assert any(list(line.get_ydata()) == [0, 0] for line in margins.lines)  # zero line for margins
+    labels = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert "-1.36" in labels and "0.42" in labels and "0.60" in labels  # a value on every bar
+
+
+def test_loss_plot_marks_epochs_and_smooths() -> None:
+    from kit.plots import epoch_boundaries, smoothed
+
+    history = [{"step": s, "loss": 3.0 - s / 10, "epoch": s / 4} for s in range(1, 11)]
+    history.append({"step": 10, "train_runtime": 1.0, "epoch": 2.5})
+    assert epoch_boundaries(history) == [(4, 1), (8, 2)]
+    assert smoothed([1.0, 3.0, 5.0], window=2) == [1.0, 2.0, 4.0]
+    figure = plot_loss(history)
+    ax = figure.axes[0]
+    assert len(ax.lines) == 2 + 2  # raw, smoothed and a dashed line per completed epoch
+    assert [t.get_text() for t in ax.texts] == ["epoch 1 ends", "epoch 2 ends"]
+    zh = plot_loss(history, lang="zh", ylabels={"loss": "损失"})
+    assert zh.axes[0].get_ylabel() == "损失" and zh.axes[0].get_xlabel() == "步数"

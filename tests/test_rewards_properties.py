@@ -143,7 +143,8 @@ def test_decimal_answers_compare_exactly(whole, frac, extra_zeros):
 
 
 NUMBERISH = st.lists(
-    st.sampled_from([*list("0123456789０９,，.．$＄/／ \t-−－﹣aZ最：\n"), "1,080", "<<", "="]), max_size=40
+    st.sampled_from([*list("0123456789０９,，.．$＄/／ \t-−－﹣aZ最：\neE+٫٬٣٤\u00a0\u2009"), "1,080", "<<", "=", "1 1/2",
+                     "1,00,000", "1e6"]), max_size=40
 ).map("".join)
 
 
@@ -171,3 +172,49 @@ def test_strict_implies_soft_and_full_count(text):
             assert fmt.is_soft(text)
             assert fmt.count_score(text) == 1.0
         assert 0.0 <= fmt.count_score(text) <= 1.0
+
+
+def _arabic(text: str) -> str:
+    return "".join(chr(ord(c) - ord("0") + 0x0660) if "0" <= c <= "9" else c for c in text)
+
+
+def _indian(n: int) -> str:
+    digits = str(abs(n))
+    if len(digits) <= 3:
+        return digits
+    head, tail = digits[:-3], digits[-3:]
+    groups = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    return ",".join([head, *groups, tail])
+
+
+@SETTINGS
+@given(st.integers(-(10**12), 10**12))
+def test_final_answer_forms_read_as_the_number(n):
+    """Issue 26: every way users write n on a '#### ' line reads as n, for the loader and the rewards alike."""
+    from kit.data.gsm8k import read_final_answer
+    from kit.rewards.numbers import reference_value
+
+    sign = "-" if n < 0 else ""
+    forms = [f"{n:,}", f"{sign}{_indian(n)}", f"{n:,}".replace(",", " "), f"{n:,}".replace(",", "\u00a0"),
+             _arabic(str(n)), _fullwidth(f"{n:,}").replace(",", "，"), f"{sign} {abs(n)}", f"**{n}**", f"{n}e0",
+             f"{n}.0"]
+    for form in forms:
+        solution = f"work\n#### {form}"
+        assert reference_value(solution) == n, form
+        answer, reason = read_final_answer(solution)
+        assert reason is None and reference_value(answer) == n, (form, answer, reason)
+
+
+@SETTINGS
+@given(st.integers(0, 10**6), st.integers(1, 50), st.integers(2, 60))
+def test_mixed_numbers_and_fractions_are_exact(whole, num, den):
+    from fractions import Fraction
+
+    from kit.rewards.numbers import reference_value
+
+    if num < den:
+        assert reference_value(f"#### {whole} {num}/{den}") == whole + Fraction(num, den)
+    assert reference_value(f"#### {num}/{den}") == Fraction(num, den)

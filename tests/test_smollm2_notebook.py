@@ -29,7 +29,7 @@ def test_notebook_01_on_smollm2_writes_an_eval_block_and_a_reloadable_adapter(sm
     metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     block = metrics["eval"]
     assert block["split"] == "holdout" and block["n"] == 4
-    assert set(block["before"]) == set(block["after"]) == set(block["gain"]) == {"rouge_l", "bleu"}
+    assert set(block["before"]) == set(block["after"]) == set(block["gain"]) == {"rouge_l", "bleu", "distinct_2"}
     for gain in block["gain"].values():
         lo, hi = gain["ci95"]
         assert lo <= gain["value"] <= hi
