@@ -9,16 +9,20 @@ plain path must never see it.
 Paths:
   kit_lora16    kit.model.load_for_training + kit.training.sft_config + TRL SFTTrainer (what notebook 01 does)
   kit_qlora4    the same with load_in_4bit=True (where bitsandbytes runs: CUDA)
-  plain_lora16  AutoModelForCausalLM (SDPA) + peft.get_peft_model + TRL SFTTrainer, bf16 where native
+  plain_lora16  AutoModelForCausalLM (SDPA) + peft.get_peft_model + TRL SFTTrainer, in the same dtype
   plain_qlora4  the same on a bitsandbytes NF4 base (CUDA)
 
 Warm-up steps are excluded. Tokens/s counts the tokens of the measured steps (non-padding tokens with
 ``--data alpaca``). Memory: peak allocated and reserved CUDA memory during training, or the peak RSS on CPU.
 MFU: ``6 * N * tokens/s + 12 * layers * hidden * seq_len * tokens/s`` (model FLOPs, the PaLM convention:
 recomputation and LoRA's skipped weight gradients are not counted) divided by the device's peak FLOP/s.
+``--dtype auto`` (the default) is :func:`kit.hardware.resolve_dtype`'s choice, the notebooks' own. The JSON is
+rewritten after every path, so a run cut short keeps what it measured; it records the processor (PyTorch's CPU
+capability, native bf16, AMX; the GPU name on CUDA), the package versions and each path's timings.
 
   python benchmarks/train_speed.py --smoke                                  # seconds on CPU
   python benchmarks/train_speed.py --shape qwen2.5-0.5b --seq-len 1024 --out speed.json
+  python benchmarks/train_speed.py --shape qwen2.5-0.5b --seq-len 1024 --budget 140 --out speed.json  # all paths in 140 s
   python benchmarks/train_speed.py --model .cache/smollm2 --paths kit_lora16,plain_lora16 --out cpu.json
   python benchmarks/train_speed.py --shape qwen2.5-0.5b --search-seq-len 20 --paths kit_qlora4   # longest in 20 GB
 """
@@ -38,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ("kit_lora16", "kit_qlora4", "plain_lora16", "plain_qlora4")
+# Pairs first: when time runs out after two paths, one kit/plain ratio is already measured.
+PATHS = ("kit_lora16", "plain_lora16", "kit_qlora4", "plain_qlora4")
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Dense bf16 peak FLOP/s by GPU name (vendor data sheets, SXM where it matters).
 GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0,
@@ -86,6 +91,49 @@ def _device_peak_flops(dtype_name: str) -> tuple[float | None, str]:
     else:
         per_cycle, unit = 32, "AVX2 2 FMA units"
     return threads * mhz * 1e6 * per_cycle, f"estimate: {threads} threads x {mhz:.0f} MHz x {per_cycle} FLOP/cycle ({unit})"
+
+
+def _dtype_reason(dtype: str | None) -> str | None:
+    """Why ``dtype`` resolves as it does here (:func:`kit.hardware.resolve_dtype`)."""
+    try:
+        from kit.hardware import resolve_dtype
+
+        return resolve_dtype(dtype)[1]
+    except Exception as exc:  # a record, never a reason to lose the measurement
+        return f"unknown ({type(exc).__name__}: {exc})"
+
+
+def processor_info() -> dict[str, Any]:
+    """What this machine computes with: PyTorch's CPU dispatch level, native bf16 and AMX, and the GPU on CUDA."""
+    import torch
+
+    info: dict[str, Any] = {"cpu_capability": str(torch.backends.cpu.get_cpu_capability())}
+    for key, probe in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx_tile", "_is_amx_tile_supported")):
+        check = getattr(torch.cpu, probe, None)
+        info[key] = bool(check()) if callable(check) else None  # None: this torch cannot tell
+    info["cpu_flags_bf16"] = sorted(_cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"})
+    info["cuda"] = torch.cuda.is_available()
+    if info["cuda"]:
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                    gpu_capability=f"{props.major}.{props.minor}", gpu_bf16=bool(torch.cuda.is_bf16_supported()),
+                    torch_cuda=torch.version.cuda)
+    return info
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python, torch and the training stack's versions (package metadata: nothing imported)."""
+    import platform
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "unsloth", "unsloth_zoo",
+                 "bitsandbytes", "triton", "xformers"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _fixed_dataset(vocab: int, n: int, seq_len: int, seed: int) -> Any:
@@ -149,12 +197,9 @@ def _load(cfg: dict[str, Any]) -> tuple[Any, Any, str]:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if cfg["dtype"]:
-        dtype = getattr(torch, cfg["dtype"])
-    elif torch.cuda.is_available():
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    else:
-        dtype = torch.bfloat16 if _cpu_flags() & {"amx_bf16", "avx512_bf16"} else torch.float32  # as Unsloth's fallback
+    from kit.hardware import resolve_dtype
+
+    dtype = getattr(torch, resolve_dtype(cfg["dtype"])[0])  # "auto": the kit's own choice, so both paths match
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": "sdpa"}
     if four_bit:
         from transformers import BitsAndBytesConfig
@@ -289,6 +334,8 @@ def run_worker(cfg: dict[str, Any]) -> dict[str, Any]:
         "path": path,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "compute_dtype": compute_dtype,
+        "dtype_asked": cfg["dtype"] or "auto",
+        "dtype_reason": _dtype_reason(cfg["dtype"]),
         "trainer_bf16": bool(args.bf16), "trainer_fp16": bool(args.fp16),
         "loss": loss_note,
         "optim": str(getattr(args.optim, "value", args.optim)),
@@ -410,13 +457,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="steps run first and not timed")
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--lora-alpha", type=int, default=16)
-    parser.add_argument("--dtype", default=None, help="model dtype (default: auto, bf16 where native)")
+    parser.add_argument("--dtype", default=None,
+                        help="model dtype: auto (the default; --smoke: float32): kit.hardware.resolve_dtype, bf16 where "
+                             "native; or bfloat16, float16, float32")
     parser.add_argument("--no-gradient-checkpointing", action="store_true")
     parser.add_argument("--autocast", choices=("auto", "on", "off"), default="auto",
                         help="auto: the kit's precision_flags / autocast in a 16-bit model's dtype; off: none (experiments)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's)")
     parser.add_argument("--seed", type=int, default=3407)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per path")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for all paths together: each path gets what is left, none starts under 20 s")
     parser.add_argument("--search-seq-len", type=float, metavar="GB", help="find the longest seq len fitting GB per path")
     parser.add_argument("--search-trials", type=int, default=6, help="most runs per path in --search-seq-len (default 6)")
     parser.add_argument("--logs", help="folder for each worker's raw output")
@@ -451,12 +502,14 @@ def main(argv: list[str] | None = None) -> int:
         logs.mkdir(parents=True, exist_ok=True)
     base = {"model": args.model, "seq_len": args.seq_len, "batch": args.batch, "grad_accum": args.grad_accum,
             "steps": args.steps, "warmup": args.warmup, "lora_r": args.lora_r, "lora_alpha": args.lora_alpha,
-            "dtype": args.dtype, "gradient_checkpointing": not args.no_gradient_checkpointing, "autocast": args.autocast,
+            "dtype": args.dtype or "auto", "gradient_checkpointing": not args.no_gradient_checkpointing, "autocast": args.autocast,
             "threads": args.threads, "seed": args.seed, "data": args.data}
     report: dict[str, Any] = {"format": "kit-train-speed/1", "config": base,
                               "host": {"cpu_count": os.cpu_count(),
                                        "loadavg_start": os.getloadavg()},
+                              "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               "results": {}}
+    started = time.perf_counter()
     if args.dry_run:
         print(json.dumps({"dry_run": True, "paths": paths, "config": base,
                           "search_seq_len_gb": args.search_seq_len, "out": args.out}, indent=2))
@@ -464,13 +517,38 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     report["host"]["cuda"] = torch.cuda.is_available()
+    report["host"]["processor"] = processor_info()
+    report["versions"] = package_versions()
+    report["dtype"] = {"asked": base["dtype"], "reason": _dtype_reason(base["dtype"])}
+
+    def write(final: bool = False) -> None:
+        """The report as it stands (after every path), so a run cut short keeps what it measured."""
+        report["complete"] = final
+        report["wall_s"] = round(time.perf_counter() - started, 1)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(args.out).with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(args.out)
+
+    write()
     if args.search_seq_len:
         report["seq_len_search"] = [search_seq_len(base, p, args.search_seq_len, args.timeout, logs, args.search_trials)
                                     for p in paths]
     else:
         for path in paths:
-            result = _spawn({**base, "path": path}, args.timeout, logs / f"{path}.log" if logs else None)
+            timeout = args.timeout
+            if args.budget is not None:
+                timeout = min(timeout, args.budget - (time.perf_counter() - started))
+                if timeout < 20:
+                    report["results"][path] = {"path": path, "skipped": f"time budget of {args.budget:.0f} s spent"}
+                    print(f"[train_speed] {path}: skipped, time budget of {args.budget:.0f} s spent", flush=True)
+                    write()
+                    continue
+            result = _spawn({**base, "path": path}, timeout, logs / f"{path}.log" if logs else None)
             report["results"][path] = result
+            report["ratios"] = _ratios(report["results"])
+            write()
             shown = (f"{result['tokens_per_s']} tokens/s, {result['s_per_step']} s/step, peak {result['memory_kind']} "
                      f"{result['peak_memory_mb']} MiB, dtype {result['compute_dtype']}, mfu {result['mfu']}"
                      if "tokens_per_s" in result else result.get("skipped") or result.get("error"))
@@ -480,9 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[train_speed] {kind} kit/plain: tokens/s x{ratio['tokens_per_s_ratio']}, "
                   f"peak memory x{ratio['peak_memory_ratio']}", flush=True)
     report["host"]["loadavg_end"] = os.getloadavg()
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write(final=True)
     failed = [p for p, r in report["results"].items() if "error" in r]
     return 1 if failed else 0
 

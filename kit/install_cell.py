@@ -33,6 +33,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,31 @@ def _kit_version():
         return None
 
 
+# What the kit needs importable besides itself (unsloth and unsloth_zoo come with --no-deps, so they are checked too).
+_KIT_NEEDS = ("unsloth", "unsloth_zoo", "trl", "peft", "transformers", "datasets", "accelerate", "papermill", "yaml",
+              "pandas", "matplotlib", "psutil")
+
+
+def _shown(text):
+    """``text`` with any credentials of a URL masked (git+https://user:TOKEN@host -> git+https://***@host)."""
+    return re.sub(r"://[^/@\\s]+@", "://***@", str(text))
+
+
+def _kit_on_path():
+    """The folder the kit imports from when it is importable without being pip-installed (PYTHONPATH, a copied
+    tree) at this version, with everything it needs; else None. Checked before this cell changes sys.path."""
+    importlib.invalidate_caches()
+    spec = importlib.util.find_spec("kit")
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    found = re.search(r'^__version__ = "([^"]+)"', Path(spec.origin).read_text(encoding="utf-8"), re.M)
+    if found is None or found.group(1) != KIT_VERSION:
+        return None
+    if any(importlib.util.find_spec(name) is None for name in _KIT_NEEDS):
+        return None
+    return Path(spec.origin).parent.parent
+
+
 def _kit_clone():
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
@@ -71,9 +97,14 @@ def _kit_importable(clone):
 
 
 def _kit_install():
+    on_path = _kit_on_path()
     clone = _kit_clone()
     if _kit_version() == KIT_VERSION and _kit_importable(clone):
         print(f"[kit] @DIST@ {KIT_VERSION} is installed: nothing to do")
+        return
+    if on_path is not None:
+        print(f"[kit] kit {KIT_VERSION} is importable from {on_path} (not pip-installed) with unsloth and "
+              "everything else it needs: nothing to do")
         return
     if _kit_version() == KIT_VERSION and importlib.util.find_spec("kit") is None:
         raise KitInstallError("[kit] the kit was installed after this kernel started: restart the kernel, then run on")
@@ -96,7 +127,7 @@ def _kit_install():
         constraints.write("".join(pin + "\\n" for pin in pins))  # keeps the running torch
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", constraints.name]
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a wrong git URL fails instead of asking for a password
-    print(f"[kit] installing {source} next to {', '.join(pins) or 'no torch'}" + (" with the gpu extra" if gpu else ""))
+    print(f"[kit] installing {_shown(source)} next to {', '.join(pins) or 'no torch'}" + (" with the gpu extra" if gpu else ""))
     ok = subprocess.run([*pip, *targets], env=env, check=False).returncode == 0
     if not ok and gpu:
         print("[kit] retrying with the gpu-core extra (no xformers build matches this torch; Unsloth uses SDPA)")
@@ -106,7 +137,7 @@ def _kit_install():
         ok = subprocess.run([*pip, "--no-deps", @UNSLOTH@], env=env, check=False).returncode == 0
     os.unlink(constraints.name)
     if not ok:
-        raise KitInstallError(f"[kit] installing {source} failed (pip says why above); "
+        raise KitInstallError(f"[kit] installing {_shown(source)} failed (pip says why above); "
                            "set KIT_SOURCE to a pip requirement that works here, e.g. git+file:///path/to/clone")
     if not _kit_importable(clone):
         raise KitInstallError("[kit] installed, but not importable in this kernel: restart the kernel, then run on")

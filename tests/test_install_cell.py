@@ -231,6 +231,15 @@ class _FakeColab:
         return subprocess.CompletedProcess(cmd, code, stdout="", stderr="")
 
 
+def _no_kit_until_installed(fake: _FakeColab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Colab ``kit`` is not importable before the cell installs it (here this checkout would be found)."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "kit" and not fake.installed else real_find_spec(name, *a))
+
+
 @pytest.mark.parametrize("fail_first", [False, True], ids=["gpu", "gpu-core-fallback"])
 def test_on_a_colab_gpu_it_pins_cuda_torch_and_adds_the_gpu_extra(
     fail_first: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -242,6 +251,7 @@ def test_on_a_colab_gpu_it_pins_cuda_torch_and_adds_the_gpu_extra(
     monkeypatch.delenv("KIT_SOURCE", raising=False)
     monkeypatch.setattr(importlib.metadata, "version", fake.version)
     monkeypatch.setattr(subprocess, "run", fake.run)
+    _no_kit_until_installed(fake, monkeypatch)
     exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
     kit_calls = [c for c in fake.calls if "--no-deps" not in c]
     expected = ["unsloth-notebook-kit[gpu]"] + (["unsloth-notebook-kit[gpu-core]"] if fail_first else [])
@@ -267,3 +277,45 @@ def test_kit_without_unsloth_is_not_taken_as_installed(monkeypatch: pytest.Monke
     monkeypatch.setattr(subprocess, "run", fake.run)
     exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
     assert has_unsloth() and fake.calls[-1][-3:] == ["--no-deps", *install_cell.unsloth_pins()]
+
+
+def test_kit_on_pythonpath_with_its_needs_counts_as_installed(fresh: dict, tmp_path: Path) -> None:
+    """The GPU machine: the kit is on PYTHONPATH (a copied tree, no distribution metadata), unsloth and the rest
+    are installed; the cell must not run pip (there is no network there)."""
+    python, site = _venv(tmp_path / "venv", fresh["tmp"] / "shared")
+    tree = tmp_path / "tree"  # a copied tree: no *.egg-info next to it (an editable install leaves one in a clone)
+    shutil.copytree(fresh["source"] / "kit", tree / "kit", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**fresh["env"], "PYTHONPATH": str(tree), "PIP_NO_INDEX": "1"}
+    meta = _run([str(python), "-c", "import importlib.metadata as m; m.version('unsloth-notebook-kit')"],
+                fresh["work"], env)
+    assert meta.returncode != 0 and "PackageNotFoundError" in meta.stderr  # importable, but not pip-installed
+    before = _listing(site)
+    out = _run([str(python), "-c", cell_source()], fresh["work"], env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == (f"[kit] kit {__version__} is importable from {tree} (not pip-installed) "
+                                  "with unsloth and everything else it needs: nothing to do")
+    assert _listing(site) == before
+
+
+def test_kit_source_credentials_are_masked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 26: a KIT_SOURCE with a token is printed and reported as git+https://***@host/..., never the token."""
+    import importlib.metadata
+
+    fake = _FakeColab()
+    fake.fail_first = True
+    real_run = fake.run
+    monkeypatch.setattr(fake, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "")
+                        if "install" in cmd else real_run(cmd, **kw))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KIT_SOURCE", "git+https://someone:ghp_s3cr3tTOKEN@example.invalid/fork/kit.git@main")
+    monkeypatch.setattr(importlib.metadata, "version", fake.version)
+    monkeypatch.setattr(subprocess, "run", fake.run)
+    _no_kit_until_installed(fake, monkeypatch)
+    with pytest.raises(RuntimeError) as raised:
+        exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
+    printed = capsys.readouterr().out
+    shown = "git+https://***@example.invalid/fork/kit.git@main"
+    assert f"[kit] installing {shown} next to torch==" in printed
+    assert shown in str(raised.value) and "set KIT_SOURCE" in str(raised.value)
+    assert "s3cr3t" not in printed + str(raised.value) and "someone" not in printed + str(raised.value)
