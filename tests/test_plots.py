@@ -138,3 +138,23 @@ def test_loss_plot_marks_epochs_and_smooths() -> None:
     assert [t.get_text() for t in ax.texts] == ["epoch 1 ends", "epoch 2 ends"]
     zh = plot_loss(history, lang="zh", ylabels={"loss": "损失"})
     assert zh.axes[0].get_ylabel() == "损失" and zh.axes[0].get_xlabel() == "步数"
+
+
+def test_batch_loss_curves_one_panel_per_training_kind(tmp_path) -> None:
+    from matplotlib.image import imread
+
+    from kit.batch.report import plot_loss_curves, training_kind
+
+    def run(name: str, notebook: str, losses: list[float]) -> dict:
+        return {"run_id": name, "name": name, "status": "completed", "notebook": f"notebooks/{notebook}.ipynb",
+                "loss_trace": [{"step": i + 1, "loss": v} for i, v in enumerate(losses)]}
+
+    manifests = [run("01-alpaca", "01_alpaca_sft", [2.0, 1.0]), run("02-医疗", "02_medical_sft", [3.0, 2.5]),
+                 run("03-grpo", "03_grpo_reasoning", [0.0, 0.01]), run("04-dpo", "04_dpo_preference", [0.69, 0.6]),
+                 {"run_id": "05", "status": "completed", "notebook": "05_evaluate_and_export.ipynb"}]
+    assert [training_kind(m) for m in manifests] == ["SFT", "SFT", "GRPO", "DPO", "other"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = plot_loss_curves(tmp_path / "loss_curves.png", manifests)
+    assert not [w for w in caught if "missing from font" in str(w.message)]  # 医疗 renders
+    assert imread(path).shape[1] > imread(path).shape[0] * 2  # three panels side by side

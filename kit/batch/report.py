@@ -145,42 +145,50 @@ def write_summary(out_dir: Path, manifests: list[dict[str, Any]], header: list[s
     return csv_path, md_path
 
 
+def training_kind(manifest: dict[str, Any]) -> str:
+    """``SFT``, ``DPO``, ``GRPO`` or ``other`` from the run's notebook: losses of different kinds do not compare."""
+    stem = Path(str(manifest.get("notebook") or "")).stem.lower()
+    for key, kind in (("grpo", "GRPO"), ("dpo", "DPO"), ("sft", "SFT")):
+        if key in stem:
+            return kind
+    return "other"
+
+
 def plot_loss_curves(path: Path, manifests: list[dict[str, Any]], references: dict[str, Any] | None = None) -> Path:
-    """Draw every run's loss trace on one chart (reference bands shaded when given) into ``path`` (Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """Draw every run's loss trace into ``path`` (Agg), one panel per training kind (SFT, DPO and GRPO losses are
+    not on one scale), reference bands shaded when given; run names in Chinese render with the CJK font."""
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(9, 5), dpi=110)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    drawn = 0
+    from kit.plots import new_figure
+
+    kinds: dict[str, list[dict[str, Any]]] = {}
     for manifest in manifests:
-        trace = manifest.get("loss_trace") or []
-        if not trace:
-            continue
-        steps = [p["step"] for p in trace]
-        line = axes.plot(steps, [p["loss"] for p in trace], marker="." if len(trace) < 40 else None,
-                         label=f"{manifest['run_id']} ({manifest['status']})")[0]
-        entry = (references.entry(manifest.get("name"), manifest) if hasattr(references, "entry")
-                 else (references or {}).get(manifest.get("name")))
-        if entry and entry.get("steps"):
-            ref_steps = [s["step"] for s in entry["steps"]]
-            low = [s["centre"] - s["tolerance"] for s in entry["steps"]]
-            high = [s["centre"] + s["tolerance"] for s in entry["steps"]]
-            axes.fill_between(ref_steps, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
-        drawn += 1
-    if drawn:
-        axes.set_xlabel("step")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_ylabel("training loss")
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=7, loc="best")
-    else:
-        axes.text(0.5, 0.5, "no loss traces recorded", ha="center", va="center", transform=axes.transAxes)
-        axes.set_axis_off()
-    axes.set_title("Loss per run" + (" (shaded: reference band)" if references else ""))
-    figure.tight_layout()
+        if manifest.get("loss_trace"):
+            kinds.setdefault(training_kind(manifest), []).append(manifest)
+    figure = new_figure(max(6.0, 4.8 * len(kinds)), 4.2)
+    figure.set_dpi(110)
+    axes = figure.subplots(1, max(1, len(kinds)), squeeze=False)[0]
+    for ax, (kind, runs) in zip(axes, kinds.items()):
+        for manifest in runs:
+            trace = manifest["loss_trace"]
+            steps = [p["step"] for p in trace]
+            line = ax.plot(steps, [p["loss"] for p in trace], marker="." if len(trace) < 40 else None,
+                           label=f"{manifest['run_id']} ({manifest['status']})")[0]
+            entry = (references or {}).get(manifest.get("name"))
+            if entry and entry.get("steps"):
+                ref_steps = [s["step"] for s in entry["steps"]]
+                low = [s["centre"] - s["tolerance"] for s in entry["steps"]]
+                high = [s["centre"] + s["tolerance"] for s in entry["steps"]]
+                ax.fill_between(ref_steps, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"{kind} training loss")
+        ax.set_title(f"{kind} loss" + (" (shaded: reference band)" if references else ""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    if not kinds:
+        axes[0].text(0.5, 0.5, "no loss traces recorded", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
     figure.savefig(path)
     return path
 
