@@ -147,6 +147,8 @@ def run_main(venv: Path, out: str | None, tiny: bool = False) -> int:
     kit = [str(py), "-m", "kit"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     _run([*kit, builder, model_dir], env=env)
+    if not tiny:
+        build_llama_cpp(py, env)
     start = time.perf_counter()
     command = [*kit, "batch", plan, "--out", out]
     if (ROOT / reference).is_file():
@@ -155,6 +157,19 @@ def run_main(venv: Path, out: str | None, tiny: bool = False) -> int:
     _say(f"batch finished in {time.perf_counter() - start:.0f} s with exit code {code}")
     _say(f"executed notebooks, adapters, metrics and the summary are under {ROOT / out}/ (summary.md)")
     return code
+
+
+def build_llama_cpp(py: Path, env: dict[str, str]) -> None:
+    """llama.cpp for 05's GGUF parity gate, built once per machine into a cache outside the repository (its
+    minutes are not the main job's: the batch's clock starts after it)."""
+    probe = ("from kit.builders.llama_cpp import build_llama_cpp as b; r = b(); "
+             "print(round(r.seconds), r.root, sep='\\t')")
+    result = subprocess.run([str(py), "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise BootstrapError(f"building llama.cpp failed: {lines[-1] if lines else 'no output'}", result.returncode)
+    seconds, folder = result.stdout.strip().splitlines()[-1].split("\t")
+    _say(f"llama.cpp built in {seconds} s (once per machine, cached in {folder})")
 
 
 def run_tests(venv: Path, pytest_args: list[str]) -> int:

@@ -22,7 +22,7 @@ from kit.errors import KitError
 
 # Modules that contribute command groups, each with ``register(subparsers)``.
 _COMMAND_MODULES = ("kit.builders.cli", "kit.builders.shapes", "kit.notebooks", "kit.data.cli", "kit.batch.cli",
-                    "kit.export_script")
+                    "kit.export_script", "kit.parity")
 
 
 def build_parser() -> argparse.ArgumentParser:

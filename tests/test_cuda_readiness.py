@@ -87,6 +87,7 @@ def llama_cpp_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Mon
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KIT_LLAMA_CPP_DIR", raising=False)  # the kit's own build is looked for under HOME
     for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR",
                  "UNSLOTH_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.setenv(name, "")

@@ -22,11 +22,14 @@ def test_gguf_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("PATH", str(tmp_path))
     for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
         monkeypatch.setenv(name, "")  # restored after the test: the check sets them
+    monkeypatch.delenv("KIT_LLAMA_CPP_DIR", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    check = gguf_requirements()
+    assert "CUDA GPU" not in str(gguf_requirements())  # GGUF export runs on a CPU too
+    check = gguf_requirements(require_gpu=True)
     assert not check.ok
     text = str(check)
     assert "CUDA GPU" in text and "llama-quantize" in text and "convert_hf_to_gguf.py" in text
+    assert "kit llama-cpp" in text  # the fix: the offline build
     assert "UNSLOTH_LLAMA_CPP_PATH" in text and str(tmp_path / ".unsloth" / "llama.cpp") in text
     with pytest.raises(KitError, match="llama-quantize"):
         save_gguf(object(), object(), tmp_path / "gguf")
@@ -43,6 +46,7 @@ def test_gguf_check_finds_llama_cpp_tools(monkeypatch: pytest.MonkeyPatch, tmp_p
     (folder / "convert_hf_to_gguf.py").write_text("", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KIT_LLAMA_CPP_DIR", raising=False)
     for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
         monkeypatch.setenv(name, "")  # restored after the test: the check sets them
     monkeypatch.setattr(zoo.check_llama_cpp, "__defaults__", zoo.check_llama_cpp.__defaults__)

