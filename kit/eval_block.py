@@ -6,6 +6,10 @@ Shape (per-item scores on held-out items the model never saw, before training an
      "before": {"rouge_l": 0.21, "bleu": 0.05}, "after": {"rouge_l": 0.34, "bleu": 0.12},
      "gain": {"rouge_l": {"value": 0.13, "ci95": [0.08, 0.18]}, "bleu": {...}}}
 
+A pipeline with an intermediate stage (notebook 03: base -> SFT format warm-up -> GRPO) passes ``warmup`` scores
+too: the block then carries ``"warmup"`` (its means) and ``"gain_over_warmup"`` (after − warmup, paired, the
+same interval), so the last stage's own gain is judged at the right baseline.
+
 ``gain`` is the mean paired difference (after − before, item by item) with a 95% paired bootstrap interval:
 the items are resampled with replacement (seeded numpy, 2,000 resamples) and the interval is the 2.5th and
 97.5th percentile of the resampled mean differences. :func:`read_eval_blocks` gathers the blocks of many
@@ -77,16 +81,21 @@ def eval_block(
     split: str = "holdout",
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    warmup: Mapping[str, Sequence[float]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The ``"eval"`` block from per-item scores: ``before[metric][i]`` and ``after[metric][i]`` are item i's.
 
-    Both sides must have the same metrics and the same number of items. ``extra`` keys are added as they are
-    (e.g. the DPO block's ``implicit`` rewards).
+    Both sides must have the same metrics and the same number of items. ``warmup`` (same shape) adds the
+    intermediate point and ``gain_over_warmup``. ``extra`` keys are added as they are (e.g. the DPO block's
+    ``implicit`` rewards).
     """
     if set(before) != set(after) or not before:
         raise KitError(f"before and after must score the same metrics, got {sorted(before)} and {sorted(after)}")
+    if warmup is not None and set(warmup) != set(after):
+        raise KitError(f"warmup and after must score the same metrics, got {sorted(warmup)} and {sorted(after)}")
     sizes = {len(v) for v in before.values()} | {len(v) for v in after.values()}
+    sizes |= {len(v) for v in (warmup or {}).values()}
     if len(sizes) != 1 or 0 in sizes:
         raise KitError(f"every metric needs one score per held-out item on both sides; got lengths {sorted(sizes)}")
     metrics = list(before)
@@ -94,21 +103,42 @@ def eval_block(
         "split": split,
         "n": sizes.pop(),
         "before": {m: _mean(before[m]) for m in metrics},
-        "after": {m: _mean(after[m]) for m in metrics},
-        "gain": {m: paired_bootstrap(before[m], after[m], resamples=resamples, seed=seed) for m in metrics},
     }
+    if warmup is not None:
+        block["warmup"] = {m: _mean(warmup[m]) for m in metrics}
+    block["after"] = {m: _mean(after[m]) for m in metrics}
+    block["gain"] = {m: paired_bootstrap(before[m], after[m], resamples=resamples, seed=seed) for m in metrics}
+    if warmup is not None:
+        block["gain_over_warmup"] = {
+            m: paired_bootstrap(warmup[m], after[m], resamples=resamples, seed=seed) for m in metrics
+        }
     block.update(extra)
     return block
 
 
-def table_block(before_table: Any, after_table: Any, metrics: Sequence[str] = ("rouge_l", "bleu"), **kw: Any) -> dict:
-    """:func:`eval_block` from two :func:`kit.evaluate.evaluate_generations` tables on the same items."""
-    if len(before_table) != len(after_table):
-        raise KitError(f"the before and after tables have {len(before_table)} and {len(after_table)} rows: "
-                       "evaluate both on the same held-out items")
-    if "reference" in before_table and list(before_table["reference"]) != list(after_table["reference"]):
-        raise KitError("the before and after tables disagree on the references: evaluate both on the same items")
-    return eval_block({m: list(before_table[m]) for m in metrics}, {m: list(after_table[m]) for m in metrics}, **kw)
+def table_block(
+    before_table: Any,
+    after_table: Any,
+    metrics: Sequence[str] = ("rouge_l", "bleu"),
+    *,
+    warmup_table: Any = None,
+    **kw: Any,
+) -> dict:
+    """:func:`eval_block` from two (or, with ``warmup_table``, three) :func:`kit.evaluate.evaluate_generations`
+    tables on the same items."""
+    tables = {"before": before_table, "after": after_table}
+    if warmup_table is not None:
+        tables["warmup"] = warmup_table
+    for name, table in tables.items():
+        if len(table) != len(before_table):
+            raise KitError(f"the before and {name} tables have {len(before_table)} and {len(table)} rows: "
+                           "evaluate every point on the same held-out items")
+        for key in ("reference", "answer"):
+            if key in before_table and key in table and list(before_table[key]) != list(table[key]):
+                raise KitError(f"the before and {name} tables disagree on the {key}s: evaluate on the same items")
+    warmup = None if warmup_table is None else {m: list(warmup_table[m]) for m in metrics}
+    return eval_block({m: list(before_table[m]) for m in metrics}, {m: list(after_table[m]) for m in metrics},
+                      warmup=warmup, **kw)
 
 
 def format_block(block: Mapping[str, Any]) -> str:
@@ -121,6 +151,13 @@ def format_block(block: Mapping[str, Any]) -> str:
             lines.append(f"  {metric}: no scorable item")
             continue
         lines.append(f"  {metric}: {before:.4f} -> {after:.4f} (gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f})")
+    for metric, gain in (block.get("gain_over_warmup") or {}).items():
+        warm, after = block["warmup"].get(metric), block["after"].get(metric)
+        if gain["value"] is None:
+            continue
+        lo, hi = gain["ci95"]
+        lines.append(f"  {metric} over the warm-up: {warm:.4f} -> {after:.4f} "
+                     f"(gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f})")
     return "\n".join(lines)
 
 

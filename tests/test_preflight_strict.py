@@ -65,3 +65,45 @@ def test_warnings_are_not_printed_twice(capsys: pytest.CaptureFixture[str]) -> N
     for line in out.splitlines():
         if line.startswith("[preflight] WARNING"):
             assert line.removeprefix("[preflight] WARNING ") not in warning
+
+
+FORMATTED_WRONG = ["<reasoning>6 * 3 = 17</reasoning>\n最终答案：17", "<reasoning>6+3</reasoning>\n最终答案：9",
+                   "最终答案：17", "<reasoning>x</reasoning> 17"] * 2
+
+
+def test_planted_never_firing_correctness_reward_ends_in_the_preflight() -> None:
+    """Format rewards vary but the correctness reward can never fire (here: the answers are unreachable):
+    GRPO could only learn the format, so a strict pre-flight stops with one line and the fix."""
+    report = _quiet(make_rewards("zh"), ["q1", "q2"], FORMATTED_WRONG, answer=["18", "18"], num_generations=4)
+    assert report.total.ok  # the summed reward varies: the old check would have trained
+    with pytest.raises(KitError) as caught:
+        stop_if_no_signal(report)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "correctness_reward always 0" in message and "2 prompts x 4" in message
+    assert "data/arith/train.jsonl" in message and "preflight_strict=False" in message
+
+
+def test_planted_constant_reward_function_stops_too() -> None:
+    def never(prompts, completions, **kwargs):
+        return [0.0] * len(completions)
+
+    never.__name__ = "correctness_reward"
+    rewards = [never, *make_rewards("zh")[1:]]
+    report = _quiet(rewards, ["q1", "q2"], SAMPLE[:4] + BABBLE[:4], answer=["18", "18"], num_generations=4)
+    with pytest.raises(KitError, match=r"^GRPO would learn the format at most: correctness_reward always 0"):
+        stop_if_no_signal(report)
+
+
+def test_a_constant_format_reward_alone_does_not_stop() -> None:
+    """After a warm-up every completion can be well formed: a format reward at its maximum is not a stop."""
+    formatted = [GOOD, "<reasoning>6 * 3 = 17</reasoning>\n最终答案：17"] * 4
+    report = _quiet(make_rewards("zh"), ["q1", "q2"], formatted, answer=["18", "18"], num_generations=4)
+    assert not report.stats["soft_format_reward"].ok  # constant 0.5: warned about
+    stop_if_no_signal(report)  # correctness varies: trains
+
+
+def test_not_strict_goes_on_after_a_stuck_correctness_reward(capsys: pytest.CaptureFixture[str]) -> None:
+    report = _quiet(make_rewards("zh"), ["q1", "q2"], FORMATTED_WRONG, answer=["18", "18"], num_generations=4)
+    stop_if_no_signal(report, strict=False)
+    assert "training anyway: GRPO would learn the format at most" in capsys.readouterr().out

@@ -261,22 +261,38 @@ def _verdict(stats: RewardStats) -> str:
     return "ties inside every group" if stats.tied_groups == 1.0 else "varies"
 
 
-def stop_if_no_signal(report: PreflightReport, strict: bool = True) -> None:
-    """Stop before training when the summed reward cannot tell any completions apart (every reward has zero
-    variance on the sample, or ties inside every prompt group): a GRPO run would then learn nothing at all.
+def stop_if_no_signal(
+    report: PreflightReport, strict: bool = True, require: Sequence[str] | None = ("correctness_reward",)
+) -> None:
+    """Stop before training when GRPO could learn nothing, or only the format: the summed reward does not vary
+    across the sample (or ties inside every prompt group), or a ``require``-d reward (by default the
+    correctness reward, when present) is constant on it, e.g. a correctness reward that never fires.
 
     Raises a one-line :class:`KitError` saying what to fix; with ``strict=False`` (a plan's
     ``preflight_strict: false``, with its reason) it prints that line and returns, and training goes on.
+    A format reward that is constant is only warned about: after a warm-up every completion may be well formed.
     """
-    if report.total.ok:
-        return
-    per_reward = "; ".join(f"{s.name} {_verdict(s)}" for s in report.stats.values())
-    line = (
-        f"GRPO would learn nothing: the summed reward does not vary across {report.total.n} sampled completions "
-        f"({per_reward}). Fix the prompts (does the system prompt ask for the format the rewards check?), the "
-        "format (answer_format must match make_rewards(...); warmup_sft_steps > 0 teaches it first), or the "
-        "rewards (pass the answer column; grade partially), or set preflight_strict=False to train anyway."
-    )
+    sample = f"{report.total.n} sampled completions"
+    if report.num_generations:
+        sample += f" ({report.total.n // report.num_generations} prompts x {report.num_generations})"
+    if not report.total.ok:
+        per_reward = "; ".join(f"{s.name} {_verdict(s)}" for s in report.stats.values())
+        line = (
+            f"GRPO would learn nothing: the summed reward does not vary across {sample} ({per_reward}). Fix the "
+            "prompts (does the system prompt ask for the format the rewards check?), the format (answer_format "
+            "must match make_rewards(...); warmup_sft_steps > 0 teaches it first), or the rewards (pass the "
+            "answer column; grade partially), or set preflight_strict=False to train anyway."
+        )
+    else:
+        stuck = [s for name, s in report.stats.items() if name in (require or ()) and not s.ok]
+        if not stuck:
+            return
+        line = (
+            f"GRPO would learn the format at most: {', '.join(f'{s.name} {_verdict(s)}' for s in stuck)} "
+            f"across {sample}. Fix: give the model problems it sometimes solves (easier data such as "
+            "data/arith/train.jsonl, more warmup_sft_steps), pass the answer column, check the reward against "
+            "a correct completion, or set preflight_strict=False to train anyway."
+        )
     if strict:
         raise KitError(line)
     print(f"[preflight] preflight_strict=False, training anyway: {line}")
