@@ -381,8 +381,9 @@ def round3(tmp: Path, b: Path) -> list[Case]:
     secrets = (*planted_env.values(), *plan_env.values(), *params.values(), "SWEEPkitsource123", "SWEEPdbpass456",
                "SWEEPmlflow789")
     out = r / "out_secrets"
+    # A batch with a failed run exits 1 with its summary on stdout (not an error line): a "report" outcome.
     cases.append(Case("secrets_batch", "secrets", ["batch", str(secret_plan), "--out", str(out)], "error",
-                      env=planted_env, secrets=secrets, scan=out))
+                      report=True, env=planted_env, secrets=secrets, scan=out))
     cases.append(Case("secrets_dry_run", "secrets", ["batch", str(secret_plan), "--out", str(out), "--dry-run"], "ok",
                       env=planted_env, secrets=secrets, scan=out))
     return cases
