@@ -149,6 +149,7 @@ def run_main(venv: Path, out: str | None, tiny: bool = False) -> int:
     _run([*kit, builder, model_dir], env=env)
     if not tiny:
         build_llama_cpp(py, env)
+    _say_precision(py, env)
     start = time.perf_counter()
     command = [*kit, "batch", plan, "--out", out]
     if (ROOT / reference).is_file():
@@ -157,6 +158,14 @@ def run_main(venv: Path, out: str | None, tiny: bool = False) -> int:
     _say(f"batch finished in {time.perf_counter() - start:.0f} s with exit code {code}")
     _say(f"executed notebooks, adapters, metrics and the summary are under {ROOT / out}/ (summary.md)")
     return code
+
+
+def _say_precision(py: Path, env: dict[str, str]) -> None:
+    """Print the dtype a plan's ``dtype: auto`` gets on this machine, and why (kit.hardware.resolve_dtype)."""
+    probe = "from kit.hardware import resolve_dtype; print(resolve_dtype('auto')[1])"
+    result = subprocess.run([str(py), "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode == 0 and result.stdout.strip():
+        _say(f"precision for dtype auto: {result.stdout.strip().splitlines()[-1]}")
 
 
 def build_llama_cpp(py: Path, env: dict[str, str]) -> None:
