@@ -177,6 +177,7 @@ def write_metrics(
     metrics: dict[str, Any] | None = None,
     loss_key: str = "loss",
     eval: dict[str, Any] | None = None,  # named after the key it is written under
+    grpo: dict[str, Any] | None = None,  # notebook 03's reward curves and audit (kit.grpo_report.grpo_block)
 ) -> Path:
     """Write ``metrics.json`` to ``output_dir`` (schema in the module docstring) and return its path.
 
@@ -206,6 +207,8 @@ def write_metrics(
 
             raise KitError(f"write_metrics: the eval block lacks {missing}; build it with kit.eval_block.eval_block")
         payload["eval"] = eval
+    if grpo is not None:
+        payload["grpo"] = grpo
     from kit.redact import redact, secret_values
 
     payload = redact(payload, secret_values(parameters))  # parameters such as hf_token never reach the file

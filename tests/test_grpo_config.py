@@ -32,3 +32,16 @@ def test_config_uses_it() -> None:
 
     assert grpo_config("/tmp/kit-grpo-config", num_generations=6, per_device_train_batch_size=2,
                        gradient_accumulation_steps=4).generation_batch_size == 12
+
+
+def test_grpo_variants_pass_through() -> None:
+    """03's variant parameters reach trl's GRPOConfig unchanged (GSPO: sequence-level importance sampling)."""
+    import kit.model  # noqa: F401  -- unsloth before trl
+    from kit.training import grpo_config
+
+    config = grpo_config("/tmp/kit-grpo-config", num_generations=4, max_completion_length=40,
+                         per_device_train_batch_size=16, gradient_accumulation_steps=1, temperature=0.9,
+                         loss_type="dr_grpo", importance_sampling_level="sequence", beta=0.02)
+    assert (config.loss_type, config.importance_sampling_level, config.beta) == ("dr_grpo", "sequence", 0.02)
+    assert config.temperature == 0.9 and config.max_completion_length == 40
+    assert config.generation_batch_size == 16  # 4 prompts x 4 generations per step

@@ -79,6 +79,8 @@ def test_grpo_ran_with_preflight(batch: tuple[Path, int]) -> None:
     run = _run_dir(batch[0], "grpo")
     metrics = _load(run / "metrics.json")
     assert metrics["steps"] == 8 and all(math.isfinite(p["loss"]) for p in metrics["loss_trace"])
+    assert set(metrics["eval"]) >= {"before", "warmup", "after", "gain", "gain_over_warmup"}
+    assert metrics["grpo"]["steps"] == 8 and metrics["grpo"]["audit"] in ("learned", "format_only", "flat")
     executed = (run / "03_grpo_reasoning.ipynb").read_text(encoding="utf-8")
     assert "preflight" in executed.lower() and "mean" in executed
 
