@@ -179,6 +179,7 @@ def plot_before_after(
     labels: tuple[str, str] = ("before", "after"),
     title: str = "",
     path: str | os.PathLike[str] | None = None,
+    ylabel: str = "mean score",
 ) -> Any:
     """Grouped bars of ``before`` vs ``after`` per metric, values printed on the bars; saved and shown."""
     if labels[0] == labels[1]:
@@ -195,7 +196,7 @@ def plot_before_after(
         axes.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8, padding=2)
     axes.set_xticks(list(positions), [m.replace("_", " ") for m in metrics])
     axes.set_ylim(0, 1.15)
-    axes.set_ylabel("mean score")
+    axes.set_ylabel(ylabel)
     axes.set_title(title or f"{labels[0]} vs {labels[1]}")
     axes.legend(loc="upper left", fontsize=8, frameon=False)
     return show(figure, path)
