@@ -15,6 +15,7 @@ shown to rise while a format reward rose: the model learned the format, or gamed
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -128,8 +129,8 @@ def grpo_block(
 def curve_summary(block: Mapping[str, Any]) -> str:
     """The reward curve in numbers: mean total reward per quarter of the steps, and each reward's rise."""
     values = list(block.get("reward_by_step") or [])
-    quarter = max(1, len(values) // 4)
-    chunks = [values[i:i + quarter] for i in range(0, len(values), quarter)][:4]
+    bounds = [len(values) * k // 4 for k in range(5)]  # four near-equal parts, every step in one
+    chunks = [values[lo:hi] for lo, hi in itertools.pairwise(bounds)]
     means = " | ".join(f"{sum(c) / len(c):.3f}" for c in chunks if c)
     lines = [f"mean reward by quarter of {len(values)} steps: {means}; rise {_ci(block.get('reward_rise'))}"]
     lines += [f"  {name}: rise {_ci(r)}" for name, r in (block.get("rises") or {}).items()]

@@ -90,3 +90,8 @@ def test_reward_series_and_plot(tmp_path) -> None:
     assert total == [0.1, 0.2, 0.3] and per["correctness_reward"] == [0.0, 0.1, 0.2]
     plot_reward_curves(grpo_block(log), tmp_path / "rewards.png")
     assert (tmp_path / "rewards.png").stat().st_size > 1000
+
+
+def test_curve_summary_covers_every_step_in_four_parts() -> None:
+    block = grpo_block(_log([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [0.0] * 6, [0.5] * 6))
+    assert "quarter of 6 steps: 1.000 | 2.500 | 4.000 | 5.500;" in curve_summary(block)
