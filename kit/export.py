@@ -308,6 +308,13 @@ def _unsloth_gguf(model: Any, tokenizer: Any, out: Path, formats: tuple[str, ...
     """GGUF files through Unsloth's ``save_pretrained_gguf``, or ``({}, why not)``."""
     if model is None:
         return {}, "no model object was given (a merged folder only)"
+    import torch
+
+    if not torch.cuda.is_available():
+        # Measured with unsloth 2026.10.9 on CPU: it looks up a llama.cpp release on api.github.com and then
+        # git-clones llama.cpp into ~/.unsloth although UNSLOTH_LLAMA_CPP_PATH points at a working build.
+        return {}, ("Unsloth's save_pretrained_gguf on a CPU fetches its own llama.cpp from GitHub (network) even "
+                    "with a working build set in UNSLOTH_LLAMA_CPP_PATH")
     if not hasattr(model, "save_pretrained_gguf"):
         return {}, ("Unsloth's save_pretrained_gguf is not bound on this model (Unsloth binds it with unsloth.save, "
                     "which needs a CUDA GPU and Triton)")

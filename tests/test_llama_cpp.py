@@ -14,6 +14,23 @@ from kit.builders import llama_cpp
 from kit.errors import KitError
 
 
+@pytest.fixture
+def unsloth_llama_cpp_restored(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """gguf_requirements points Unsloth at what it finds (variables and module defaults): undone after the test."""
+    import sys
+
+    import unsloth_zoo.llama_cpp as zoo
+
+    for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setattr(zoo.check_llama_cpp, "__defaults__", zoo.check_llama_cpp.__defaults__)
+    monkeypatch.setattr(zoo, "LLAMA_CPP_DEFAULT_DIR", zoo.LLAMA_CPP_DEFAULT_DIR)
+    save = sys.modules.get("unsloth.save")
+    if save is not None and hasattr(save, "LLAMA_CPP_DEFAULT_DIR"):
+        monkeypatch.setattr(save, "LLAMA_CPP_DEFAULT_DIR", save.LLAMA_CPP_DEFAULT_DIR)
+    return monkeypatch
+
+
 def test_cache_folder_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("KIT_LLAMA_CPP_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -75,14 +92,12 @@ def test_a_gguf_with_the_wrong_tokenizer_type_is_caught(tmp_path: Path, tiny_mod
     assert check_gguf_tokenizer(write(tmp_path / "ok.gguf", "gpt2", tok.eos_token_id), tok)["tokenizer"] == "gpt2"
 
 
-def test_kit_finds_the_cached_build_for_unsloth(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kit_finds_the_cached_build_for_unsloth(unsloth_llama_cpp_restored: pytest.MonkeyPatch) -> None:
     build = llama_cpp.find_build()
     if build is None:
         pytest.skip("llama.cpp is not built on this machine (kit llama-cpp builds it once)")
     from kit.export import gguf_requirements
 
-    for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
-        monkeypatch.setenv(name, "")
     check = gguf_requirements(offline=True)
     assert check.ok, str(check)
     assert check.found["llama_cpp"] == str(build.llama_cpp)

@@ -137,10 +137,22 @@ def _llama_cpp_build() -> object:
     return build
 
 
-def test_parity_gate_end_to_end_on_smollm2(smollm2_dir: Path, tmp_path: Path) -> None:
+def test_parity_gate_end_to_end_on_smollm2(smollm2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A small LoRA adapter on the real SmolLM2: merged, f16, q8_0 and q4_k_m scored against it, parity.json written."""
     _llama_cpp_build()
+    import sys
+
     import torch
+    import unsloth_zoo.llama_cpp as zoo
+
+    # The export points Unsloth at the build (variables and module defaults): undone after the test.
+    for name in ("UNSLOTH_LLAMA_CPP_PATH", "UNSLOTH_LLAMA_CPP_OFFLINE", "UNSLOTH_LLAMA_CPP_SCRIPTS_DIR"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setattr(zoo.check_llama_cpp, "__defaults__", zoo.check_llama_cpp.__defaults__)
+    monkeypatch.setattr(zoo, "LLAMA_CPP_DEFAULT_DIR", zoo.LLAMA_CPP_DEFAULT_DIR)
+    if "unsloth.save" in sys.modules and hasattr(sys.modules["unsloth.save"], "LLAMA_CPP_DEFAULT_DIR"):
+        monkeypatch.setattr(sys.modules["unsloth.save"], "LLAMA_CPP_DEFAULT_DIR",
+                            sys.modules["unsloth.save"].LLAMA_CPP_DEFAULT_DIR)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
