@@ -28,7 +28,8 @@ _HARMLESS_BEFORE = frozenset({"EOS", "BOS", "PAD", "UNK", "SEP", "CLS", "MASK", 
                               "LOSS", "SORT", "TEXT", "PRIMARY", "DATASET", "CACHE", "METRIC", "GROUP", "LABEL"})
 _SECRET_NAMES = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_API_TOKEN",
                            "WANDB_API_KEY", "WANDB_KEY", "WANDB_TOKEN"})
-_NOT_SECRET = frozenset({"TOKENIZERS_PARALLELISM", "PASSTHROUGH", "KEYBOARD"})
+# PWD and OLDPWD are the shell's working folders, not passwords: redacting them blanks every path in every message.
+_NOT_SECRET = frozenset({"TOKENIZERS_PARALLELISM", "PASSTHROUGH", "KEYBOARD", "PWD", "OLDPWD"})
 # Token shapes of the services a training kit meets; long enough that ordinary words never match.
 TOKEN_SHAPES = re.compile(
     r"\bhf_[A-Za-z0-9]{16,}"

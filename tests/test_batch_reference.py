@@ -83,41 +83,21 @@ def test_version_1_file_reads_as_cpu(tmp_path: Path) -> None:
     assert data["format"] == FORMAT and set(data["devices"]["cpu"]["runs"]) == {"a"} and set(data["devices"]["cuda"]["runs"]) == {"b"}
 
 
-def test_committed_tiny_reference_is_per_device() -> None:
+def test_committed_references_are_per_machine_kind() -> None:
+    """The committed bands are keyed by machine kind (cpu/<capability>/<dtype>); every kind holds every run of
+    its plan, bands recorded on a CPU held to AVX2 say so, and a kind never recorded is "no reference"."""
     from kit.paths import repo_root
 
-    ref = repo_root() / "notebooks" / "batches" / "tiny.reference.json"
-    assert json.loads(ref.read_text(encoding="utf-8"))["format"] == FORMAT
-    assert {"alpaca", "medical", "grpo", "dpo", "evaluate"} <= set(load_reference(ref, "cpu"))
-    assert check_trace(TRACE, load_reference(ref, "cuda").get("alpaca")) == ("no reference", "no reference for cuda")
-
-
-def test_references_are_kept_per_machine_kind(tmp_path: Path) -> None:
-    """An AVX2 CPU (float32) and an avx512_bf16 CPU (bf16) get separate bands; a kind never recorded is
-    reported, not failed; bands recorded on a CPU held to AVX2 by environment variables say so."""
-    from kit.batch.reference import machine_kind
-
-    avx2 = {"type": "cpu", "name": "AMD EPYC", "capability": "AVX2", "dtype": "float32",
-            "held_by": {"ATEN_CPU_CAPABILITY": "avx2"}}
-    avx512 = {"type": "cpu", "name": "AMD EPYC", "capability": "AVX512", "dtype": "bfloat16"}
-    h100 = {"type": "cuda", "name": "NVIDIA H100 80GB HBM3", "dtype": "bfloat16"}
-    assert machine_kind(avx2) == "cpu/avx2/float32" and machine_kind(avx512) == "cpu/avx512/bfloat16"
-    assert machine_kind(h100) == "cuda/NVIDIA H100 80GB HBM3/bfloat16" and machine_kind({"type": "cpu"}) == "cpu"
-    ref = tmp_path / "ref.json"
-    write_reference(ref, {"a": {"loss_trace": TRACE, "device": avx2}})
-    write_reference(ref, {"a": {"loss_trace": [{**p, "loss": p["loss"] + 1} for p in TRACE], "device": avx512}})
-    devices = json.loads(ref.read_text())["devices"]
-    assert set(devices) == {"cpu/avx2/float32", "cpu/avx512/bfloat16"}
-    assert devices["cpu/avx2/float32"]["held_by"] == {"ATEN_CPU_CAPABILITY": "avx2"}
-    assert "held_by" not in devices["cpu/avx512/bfloat16"]
-    loaded = load_reference(ref, "cpu")
-    assert check_trace(TRACE, loaded.entry("a", {"device": avx2}))[0] == "pass"
-    assert check_trace(TRACE, loaded.entry("a", {"device": avx512}))[0] == "fail"  # its own band, 1 higher
-    amx_fp32 = {**avx512, "dtype": "float32"}
-    assert check_trace(TRACE, loaded.entry("a", {"device": amx_fp32})) == (
-        "no reference", "no reference for cpu/avx512/float32")
-    assert check_trace(TRACE, loaded.entry("a", {"device": h100})) == (
-        "no reference", "no reference for cuda/NVIDIA H100 80GB HBM3/bfloat16")
-    # A bare device-type entry (older files, runs that load no model) still judges a run of that type.
-    write_reference(ref, {"b": {"loss_trace": TRACE, "device": {"type": "cpu"}}})
-    assert check_trace(TRACE, load_reference(ref, "cpu").entry("b", {"device": avx2}))[0] == "pass"
+    for plan, runs in (("tiny", {"alpaca", "medical", "grpo", "dpo", "evaluate"}),
+                       ("smollm2", {"alpaca", "medical", "grpo", "dpo"})):
+        ref = repo_root() / "notebooks" / "batches" / f"{plan}.reference.json"
+        data = json.loads(ref.read_text(encoding="utf-8"))
+        assert data["format"] == FORMAT and data["devices"], plan
+        for kind, block in data["devices"].items():
+            assert kind.startswith("cpu/") and kind.count("/") == 2, (plan, kind)
+            assert runs <= set(block["runs"]), (plan, kind)
+            if kind.startswith("cpu/avx2/") and "held_by" in block:
+                assert block["held_by"].get("ATEN_CPU_CAPABILITY") == "avx2"
+        loaded = load_reference(ref, "cpu")
+        gpu = {"device": {"type": "cuda", "name": "NVIDIA H100", "dtype": "bfloat16"}}
+        assert check_trace(TRACE, loaded.entry("alpaca", gpu)) == ("no reference", "no reference for cuda/NVIDIA H100/bfloat16")
