@@ -93,11 +93,14 @@ def test_committed_references_are_per_machine_kind() -> None:
         ref = repo_root() / "notebooks" / "batches" / f"{plan}.reference.json"
         data = json.loads(ref.read_text(encoding="utf-8"))
         assert data["format"] == FORMAT and data["devices"], plan
+        by_capability: dict[str, set[str]] = {}
         for kind, block in data["devices"].items():
             assert kind.startswith("cpu/") and kind.count("/") == 2, (plan, kind)
-            assert runs <= set(block["runs"]), (plan, kind)
+            by_capability.setdefault(kind.split("/")[1], set()).update(block["runs"])
             if kind.startswith("cpu/avx2/") and "held_by" in block:
                 assert block["held_by"].get("ATEN_CPU_CAPABILITY") == "avx2"
+        # 05 loads its models in float32 for the parity gate, so its band may sit under another dtype.
+        assert all(runs <= found for found in by_capability.values()), (plan, by_capability)
         loaded = load_reference(ref, "cpu")
         gpu = {"device": {"type": "cuda", "name": "NVIDIA H100", "dtype": "bfloat16"}}
         assert check_trace(TRACE, loaded.entry("alpaca", gpu)) == ("no reference", "no reference for cuda/NVIDIA H100/bfloat16")
