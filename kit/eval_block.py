@@ -142,7 +142,8 @@ def table_block(
 
 
 def format_block(block: Mapping[str, Any]) -> str:
-    """One line per metric: ``rouge_l: 0.2100 -> 0.3400 (gain +0.1300, ci95 +0.0800..+0.1800)``."""
+    """One line per metric, its verdict judged on the ci95 where the number is:
+    ``rouge_l: 0.2100 -> 0.3400 (gain +0.1300, ci95 +0.0800..+0.1800, better)``."""
     lines = [f"eval on {block.get('split')} (n={block.get('n')}):"]
     for metric, gain in (block.get("gain") or {}).items():
         before, after = block["before"].get(metric), block["after"].get(metric)
@@ -150,14 +151,15 @@ def format_block(block: Mapping[str, Any]) -> str:
         if gain["value"] is None:
             lines.append(f"  {metric}: no scorable item")
             continue
-        lines.append(f"  {metric}: {before:.4f} -> {after:.4f} (gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f})")
+        lines.append(f"  {metric}: {before:.4f} -> {after:.4f} (gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f}, "
+                     f"{verdict(gain)})")
     for metric, gain in (block.get("gain_over_warmup") or {}).items():
         warm, after = block["warmup"].get(metric), block["after"].get(metric)
         if gain["value"] is None:
             continue
         lo, hi = gain["ci95"]
         lines.append(f"  {metric} over the warm-up: {warm:.4f} -> {after:.4f} "
-                     f"(gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f})")
+                     f"(gain {gain['value']:+.4f}, ci95 {lo:+.4f}..{hi:+.4f}, {verdict(gain)})")
     return "\n".join(lines)
 
 

@@ -57,7 +57,7 @@ def test_eval_block_shape_and_text() -> None:
     assert block["before"] == {"rouge_l": 0.15, "bleu": 0.05} and block["after"] == {"rouge_l": 0.35, "bleu": 0.1}
     assert block["gain"]["rouge_l"] == {"value": 0.2, "ci95": [0.2, 0.2]}
     json.dumps(block)  # plain JSON types only
-    assert "rouge_l: 0.1500 -> 0.3500 (gain +0.2000, ci95 +0.2000..+0.2000)" in format_block(block)
+    assert "rouge_l: 0.1500 -> 0.3500 (gain +0.2000, ci95 +0.2000..+0.2000, better)" in format_block(block)
     with pytest.raises(KitError, match="same metrics"):
         eval_block({"rouge_l": [0.1]}, {"bleu": [0.1]})
     with pytest.raises(KitError, match="one score per held-out item"):
