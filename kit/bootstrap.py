@@ -172,13 +172,16 @@ def build_llama_cpp(py: Path, env: dict[str, str]) -> None:
     """llama.cpp for 05's GGUF parity gate, built once per machine into a cache outside the repository (its
     minutes are not the main job's: the batch's clock starts after it)."""
     probe = ("from kit.builders.llama_cpp import build_llama_cpp as b; r = b(); "
-             "print(round(r.seconds), r.root, sep='\\t')")
+             "print(round(r.seconds), r.root, int(r.cached), sep='\\t')")
     result = subprocess.run([str(py), "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise BootstrapError(f"building llama.cpp failed: {lines[-1] if lines else 'no output'}", result.returncode)
-    seconds, folder = result.stdout.strip().splitlines()[-1].split("\t")
-    _say(f"llama.cpp built in {seconds} s (once per machine, cached in {folder})")
+    seconds, folder, cached = result.stdout.strip().splitlines()[-1].split("\t")
+    if cached == "1":
+        _say(f"llama.cpp ready: cached in {folder} (built once on this machine, in {seconds} s)")
+    else:
+        _say(f"llama.cpp built in {seconds} s (once per machine, cached in {folder})")
 
 
 def run_tests(venv: Path, pytest_args: list[str]) -> int:
