@@ -32,9 +32,18 @@ SEED = 3407
 DIGITS = 4
 
 
+EVAL_SAMPLES_ZERO = (
+    "eval_samples=0 does not skip evaluation: every training notebook judges its run on held-out data before and "
+    "after training. Set a small number (e.g. eval_samples=8) for a quick run, or None for the whole held-out split"
+)
+
+
 def eval_count(eval_samples: int | None, holdout_size: int) -> int:
-    """``n`` = min(eval_samples, holdout size); ``eval_samples`` None or <= 0 means the whole held-out split."""
-    if eval_samples is None or eval_samples <= 0:
+    """``n`` = min(eval_samples, holdout size); ``eval_samples`` None (or below 0) means the whole held-out split.
+    0 is refused with one line: it reads as "skip evaluation" and used to mean the whole split (10k generations)."""
+    if eval_samples == 0:
+        raise KitError(EVAL_SAMPLES_ZERO)
+    if eval_samples is None or eval_samples < 0:
         return holdout_size
     return min(int(eval_samples), holdout_size)
 

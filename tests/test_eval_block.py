@@ -65,7 +65,10 @@ def test_eval_block_shape_and_text() -> None:
 
 
 def test_eval_count_and_subset() -> None:
-    assert eval_count(48, 30) == 30 and eval_count(8, 30) == 8 and eval_count(0, 30) == 30
+    assert eval_count(48, 30) == 30 and eval_count(8, 30) == 8 and eval_count(None, 30) == 30
+    assert eval_count(-1, 30) == 30
+    with pytest.raises(KitError, match=r"^eval_samples=0 does not skip evaluation: .* Set a small number"):
+        eval_count(0, 30)
     assert eval_subset(list(range(10)), 4) == [0, 1, 2, 3]
     with pytest.raises(KitError, match="held-out split is empty"):
         eval_subset([], 4)

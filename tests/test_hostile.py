@@ -675,6 +675,8 @@ PLAN_ERRORS = {
                              "env: 'A=B' is not a valid variable name"),
     "env_value_with_nul": ('env: {A: "x\\0y"}\nruns:\n  - notebook: nb/dummy.ipynb\n',
                            "env: the value of 'A' holds a NUL character"),
+    "eval_samples_zero": ("runs:\n  - notebook: nb/secret.ipynb\n    parameters: {eval_samples: 0}\n",
+                          "eval_samples=0 does not skip evaluation"),
     "grid_over_a_secret": ("grid: {tag: [a, b], hf_token: [hf_aaaaaaaaaaaaaaaaaaaa, hf_bbbbbbbbbbbbbbbbbbbb]}\n"
                            "runs:\n  - notebook: nb/secret.ipynb\n", "grid: 'hf_token' is a secret"),
 }
@@ -685,7 +687,7 @@ def test_plan_mistakes_are_refused_before_anything_runs(tmp_path: Path, name: st
     from test_batch_helpers import PARAMETERS
 
     write_notebook(tmp_path / "nb" / "dummy.ipynb")
-    write_notebook(tmp_path / "nb" / "secret.ipynb", parameters=PARAMETERS + 'hf_token = ""\n')
+    write_notebook(tmp_path / "nb" / "secret.ipynb", parameters=PARAMETERS + 'hf_token = ""\neval_samples = 8\n')
     text, expected = PLAN_ERRORS[name]
     plan = tmp_path / "p.yaml"
     plan.write_text(text, encoding="utf-8")

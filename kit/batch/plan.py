@@ -525,6 +525,10 @@ def _finish(specs: list[RunSpec], out_dir: Path, label: str) -> None:
         spec.run_dir = out_dir / spec.run_id
         paths = {ref: str(by_name[target].output_dir) for ref, target in spec.references.items()}
         spec.parameters = _substitute(spec.written, paths)
+        if spec.parameters.get("eval_samples") == 0 and "eval_samples" in spec.notebook_defaults:
+            from kit.eval_block import EVAL_SAMPLES_ZERO
+
+            raise KitError(f"{label}: {spec.label}: {EVAL_SAMPLES_ZERO}")
         given = spec.parameters.get("output_dir")
         if isinstance(given, str) and not given.strip():
             raise KitError(
