@@ -761,8 +761,15 @@ def resolve_dtype(dtype: Any = "auto") -> tuple[str, str]:
             raise KitError(f"dtype {dtype!r} is not one of auto, bfloat16, float16, float32")
         return name, f"dtype={name} as asked"
     if torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
-        if torch.cuda.is_bf16_supported():
+        try:
+            gpu = torch.cuda.get_device_name(0)
+        except (AssertionError, RuntimeError):  # a CUDA runtime that cannot name its device still has one
+            gpu = "the GPU"
+        try:
+            bf16 = bool(torch.cuda.is_bf16_supported())
+        except (AssertionError, RuntimeError):
+            bf16 = False
+        if bf16:
             return "bfloat16", f"cuda: {gpu} supports bf16 -> bfloat16"
         return "float16", f"cuda: {gpu} has no bf16 -> float16"
     info = cpu_precision()

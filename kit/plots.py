@@ -11,6 +11,7 @@ of Debian's ``fonts-noto-cjk`` is used when the package is missing.
 from __future__ import annotations
 
 import io
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -192,8 +193,12 @@ def plot_before_after(
         (-width / 2, labels[0], before, BEFORE_STYLE),
         (width / 2, labels[1], after, AFTER_STYLE),
     ):
-        bars = axes.bar([p + offset for p in positions], values, width, label=label, **style)
-        axes.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8, padding=2)
+        # A metric with no scorable item (every answer too short for distinct_2, say) has no mean: no bar, "n/a".
+        missing = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values]
+        heights = [0.0 if gone else float(v) for v, gone in zip(values, missing)]
+        bars = axes.bar([p + offset for p in positions], heights, width, label=label, **style)
+        axes.bar_label(bars, labels=["n/a" if gone else f"{v:.2f}" for v, gone in zip(heights, missing)],
+                       fontsize=8, padding=2)
     axes.set_xticks(list(positions), [m.replace("_", " ") for m in metrics])
     axes.set_ylim(0, 1.15)
     axes.set_ylabel(ylabel)

@@ -35,7 +35,7 @@ def test_cpu_ignores_fast_inference_in_one_line(fake_fast, monkeypatch, capsys) 
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     load_model("some/model", load_in_4bit=False, fast_inference=True, max_lora_rank=8)
-    out = capsys.readouterr().out
+    out = "".join(line for line in capsys.readouterr().out.splitlines(True) if not line.startswith("[precision]"))
     assert out.count("\n") == 1 and "fast_inference ignored" in out and "CUDA GPU" in out
     assert "fast_inference" not in fake_fast.calls[0] and "max_lora_rank" not in fake_fast.calls[0]
 
@@ -49,7 +49,8 @@ def test_gpu_with_vllm_passes_it_through(fake_fast, monkeypatch, capsys) -> None
     load_model("some/model", fast_inference=True, max_lora_rank=32)
     call = fake_fast.calls[0]
     assert call["fast_inference"] is True and call["max_lora_rank"] == 32 and 0 < call["gpu_memory_utilization"] < 1
-    assert capsys.readouterr().out == ""
+    # Only the dtype choice is printed (dtype "auto" on a GPU that cannot say it has bf16 -> float16).
+    assert capsys.readouterr().out == "[precision] cuda: the GPU has no bf16 -> float16\n"
 
 
 def test_gpu_without_vllm_says_so(monkeypatch, capsys) -> None:
