@@ -213,6 +213,75 @@ def export_script(notebook: str | Path, script_name: str = "train.py") -> tuple[
     return text, notes
 
 
+# accelerate configs written next to the script: multi-GPU memory savers (they need GPUs; untested without them).
+DEEPSPEED_ZERO3 = "accelerate_deepspeed_zero3.yaml"
+FSDP = "accelerate_fsdp.yaml"
+_CONFIG_HEAD = """\
+# {what}
+# Use: accelerate launch --config_file {name} {script} --max_steps 60
+# Set num_processes to the number of GPUs; mixed_precision fp16 on GPUs without bf16 (T4, V100).
+# Written by `kit export-script`; untested without GPUs here (accelerate loads it: tests/test_methods.py).
+"""
+_DEEPSPEED_BODY = """\
+compute_environment: LOCAL_MACHINE
+debug: false
+distributed_type: DEEPSPEED
+deepspeed_config:
+  deepspeed_multinode_launcher: standard
+  zero_stage: 3
+  zero3_init_flag: true
+  zero3_save_16bit_model: true
+  offload_optimizer_device: none   # cpu: optimizer states in RAM (slower, much less GPU memory)
+  offload_param_device: none       # cpu: parameters in RAM too (ZeRO-Infinity style)
+downcast_bf16: 'no'
+machine_rank: 0
+main_training_function: main
+mixed_precision: bf16
+num_machines: 1
+num_processes: {num_processes}
+rdzv_backend: static
+same_network: true
+use_cpu: false
+"""
+_FSDP_BODY = """\
+compute_environment: LOCAL_MACHINE
+debug: false
+distributed_type: FSDP
+fsdp_config:
+  fsdp_version: 2
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_cpu_ram_efficient_loading: true
+  fsdp_offload_params: false       # true: parameters in RAM between uses (slower, less GPU memory)
+  fsdp_reshard_after_forward: true
+  fsdp_state_dict_type: SHARDED_STATE_DICT
+  fsdp_activation_checkpointing: false
+downcast_bf16: 'no'
+machine_rank: 0
+main_training_function: main
+mixed_precision: bf16
+num_machines: 1
+num_processes: {num_processes}
+rdzv_backend: static
+same_network: true
+use_cpu: false
+"""
+
+
+def accelerate_configs(script_name: str = "train.py", num_processes: int = 2) -> dict[str, str]:
+    """The two accelerate config files (name -> YAML text) written next to an exported script: DeepSpeed ZeRO-3
+    and FSDP, both sharding weights, gradients and optimizer states across ``num_processes`` GPUs."""
+    return {
+        DEEPSPEED_ZERO3: _CONFIG_HEAD.format(
+            what="DeepSpeed ZeRO-3: weights, gradients and optimizer states sharded across the GPUs (pip install "
+                 "deepspeed).", name=DEEPSPEED_ZERO3, script=script_name)
+        + _DEEPSPEED_BODY.format(num_processes=num_processes),
+        FSDP: _CONFIG_HEAD.format(
+            what="PyTorch FSDP2: weights, gradients and optimizer states sharded across the GPUs (no extra package).",
+            name=FSDP, script=script_name)
+        + _FSDP_BODY.format(num_processes=num_processes),
+    }
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``kit export-script``."""
     p = subparsers.add_parser(
@@ -239,6 +308,13 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise KitError(f"{out}: cannot write the script ({exc.strerror or exc})") from exc
     out.chmod(out.stat().st_mode | 0o111)
+    for name, config in accelerate_configs(out.name).items():
+        target = out.parent / name
+        if target.exists() and target.read_text(encoding="utf-8") != config:
+            print(f"  kept {target}: it exists and differs from the kit's (delete it to get the kit's again)")
+            continue
+        target.write_text(config, encoding="utf-8")
+        print(f"  wrote {target} (accelerate launch --config_file {target} {out.name})")
     for note in notes:
         print(f"  {note}")
     print(f"wrote {out} from {args.notebook} ({text.count(chr(10))} lines); run: accelerate launch {out} --help")

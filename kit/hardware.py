@@ -52,7 +52,10 @@ from kit.errors import KitError
 from kit.paths import resolve_path
 
 GIB = 2**30
-METHODS = ("inference", "full", "lora", "qlora")
+METHODS = ("inference", "full", "lora", "qlora", "lora_8bit", "dora", "prefix", "prompt", "ia3", "loha", "lokr")
+# Adapter methods other than LoRA: how many parameters they train (kit.methods builds them).
+PEFT_METHODS = ("dora", "prefix", "prompt", "ia3", "loha", "lokr")
+NUM_VIRTUAL_TOKENS = 20  # prefix / prompt tuning, as kit.methods builds them
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 DEFAULT_OVERHEAD_GB = 0.75
 DEFAULT_VOCAB = 32000
@@ -178,7 +181,7 @@ class MemoryEstimate:
         )
         labels = {
             "weights_gb": f"weights ({self.assumptions.get('weight_format', '?')})",
-            "adapter_gb": "LoRA adapter",
+            "adapter_gb": "LoRA adapter" if self.method in ("lora", "qlora", "lora_8bit") else f"{self.method} adapter",
             "gradients_gb": f"gradients ({_human_count(self.trainable_params)} trainable)",
             "optimizer_gb": f"optimizer ({self.assumptions.get('optimizer', '?')})",
             "activations_gb": "activations"
@@ -319,6 +322,63 @@ def lora_parameter_count(
     return int(per_layer * shape.num_layers)
 
 
+def _projection_dims(shape: ModelShape) -> dict[str, tuple[int, int]]:
+    """(in, out) of each projection of one decoder layer."""
+    h, i = shape.hidden_size, shape.intermediate_size
+    q_out = shape.num_heads * shape.dim_per_head
+    kv_out = shape.num_kv_heads * shape.dim_per_head
+    dims = {
+        "q_proj": (h, q_out), "k_proj": (h, kv_out), "v_proj": (h, kv_out), "o_proj": (q_out, h),
+        "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h),
+    }  # fmt: skip
+    if not shape.gated_mlp:
+        dims.pop("gate_proj")
+    return dims
+
+
+def _factor(dimension: int) -> tuple[int, int]:
+    """``dimension = m * n`` with ``m <= n`` closest to its square root (PEFT LoKr's default factorisation)."""
+    m = math.isqrt(dimension)
+    while m > 1 and dimension % m:
+        m -= 1
+    return m, dimension // m
+
+
+def method_parameter_count(
+    shape: ModelShape, method: str, r: int = 16, targets: tuple[str, ...] | list[str] = DEFAULT_LORA_TARGETS,
+    num_virtual_tokens: int = NUM_VIRTUAL_TOKENS,
+) -> int:
+    """Trainable parameters of an adapter method as :mod:`kit.methods` builds it (PEFT's own counts):
+    LoRA/QLoRA/8-bit ``r*(in+out)`` per target; DoRA adds one magnitude per output; LoHa twice LoRA; LoKr a
+    Kronecker pair per target; IA3 one scale per k/v output and per MLP input; prefix ``2*L*kv_dim`` per virtual
+    token; prompt ``h`` per virtual token."""
+    method = method.lower()
+    dims = _projection_dims(shape)
+    chosen = [dims[t] for t in targets if t in dims]
+    lora = lora_parameter_count(shape, r, targets)
+    if method in ("lora", "qlora", "lora_8bit"):
+        return lora
+    if method == "dora":
+        return lora + shape.num_layers * sum(out for _, out in chosen)
+    if method == "loha":
+        return 2 * lora
+    if method == "lokr":
+        per_layer = 0
+        for fan_in, fan_out in chosen:
+            (o1, o2), (i1, i2) = _factor(fan_out), _factor(fan_in)
+            w2 = o2 * i2 if r >= max(o2, i2) / 2 else r * (o2 + i2)
+            per_layer += o1 * i1 + w2
+        return per_layer * shape.num_layers
+    if method == "ia3":
+        kv_out = shape.num_kv_heads * shape.dim_per_head
+        return shape.num_layers * (2 * kv_out + shape.intermediate_size)
+    if method == "prefix":
+        return num_virtual_tokens * shape.num_layers * 2 * shape.num_kv_heads * shape.dim_per_head
+    if method == "prompt":
+        return num_virtual_tokens * shape.hidden_size
+    raise KitError(f"method {method!r} trains no adapter; use one of lora, qlora, lora_8bit, {', '.join(PEFT_METHODS)}")
+
+
 def _optimizer_bytes(optimizer: str) -> float:
     name = optimizer.lower()
     if "lion" in name:
@@ -374,7 +434,9 @@ def estimate_memory(
     overhead_gb: float | None = None,
     device: str = "cuda",
 ) -> MemoryEstimate:
-    """Estimate GPU memory (GiB) for ``method`` in inference/full/lora/qlora; formulas in the module docstring.
+    """Estimate GPU memory (GiB) for ``method`` (inference, full, lora, qlora, lora_8bit, dora, prefix, prompt,
+    ia3, loha, lokr: :data:`METHODS`); formulas in the module docstring, adapter sizes in
+    :func:`method_parameter_count`.
 
     ``params`` may be None when ``model_config`` is given. ``trainable_params`` overrides the LoRA count;
     ``lora_targets_share`` (a fraction of ``params``) replaces the shape-based LoRA count when set.
@@ -396,6 +458,8 @@ def estimate_memory(
         raise KitError(f"unknown quantization {quantization!r}; use '4bit' or '8bit' (or None for 16-bit)")
     if method == "qlora" and quant is None:
         quant = "4bit"
+    if method == "lora_8bit" and quant is None:
+        quant = "8bit"
     if method == "full" and quant:
         raise KitError("full fine-tuning needs 16- or 32-bit weights; use method='qlora' for a 4-bit base")
 
@@ -456,10 +520,10 @@ def estimate_memory(
     else:
         if trainable_params is not None:
             trainable = int(trainable_params)
-        elif lora_targets_share is not None:
+        elif lora_targets_share is not None and method in ("lora", "qlora", "lora_8bit"):
             trainable = int(lora_targets_share * n_params)
         else:
-            trainable = lora_parameter_count(shape, lora_r, tuple(lora_targets))
+            trainable = method_parameter_count(shape, method, lora_r, tuple(lora_targets))
         adapter = trainable * 4  # fp32 adapters
         gradients = trainable * 4
         optimizer_state = trainable * opt_bytes
@@ -476,6 +540,10 @@ def estimate_memory(
         activations = kv + working + logits
         details = {"kv_cache_gb": kv / GIB, "working_set_gb": working / GIB, "logits_gb": logits / GIB}
     else:
+        if method in ("prefix", "prompt"):
+            s = seq_len + NUM_VIRTUAL_TOKENS  # the virtual tokens join every sequence
+        if method == "prefix":
+            gradient_checkpointing = False  # PEFT refuses prefix tuning under gradient checkpointing
         layer = _activation_bytes_per_layer(shape, s, b, flash_attention)
         if gradient_checkpointing:
             offloaded = str(gradient_checkpointing).lower() == "unsloth"
@@ -485,6 +553,8 @@ def estimate_memory(
             body = layer * shape.num_layers
         logits = s * b * v * (2 if fused_loss else 10)
         dequant = h * shape.intermediate_size * 2 if quant else 0
+        if method == "dora":  # DoRA forms W + BA to take its column norms: one fp32 copy of the largest weight
+            dequant += h * shape.intermediate_size * 4
         activations = body + logits + dequant
         details = {
             "per_layer_gb": layer / GIB,
@@ -505,10 +575,11 @@ def estimate_memory(
         "optimizer_bytes_per_param": opt_bytes,
         "mixed_precision": mixed_precision,
         "checkpointing": gradient_checkpointing if method != "inference" else None,
+        "seq_len_trained": s if method != "inference" else seq_len,
         "flash_attention": flash_attention,
         "fused_loss": fused_loss,
         "device": device,
-        "lora_r": lora_r if method in ("lora", "qlora") else None,
+        "lora_r": lora_r if method in ("lora", "qlora", "lora_8bit", "dora", "loha", "lokr") else None,
         "activation_details": details,
     }
     return MemoryEstimate(
@@ -677,26 +748,37 @@ def print_estimate(estimate: MemoryEstimate, gpu_gb: float | None = None) -> Mem
     return estimate
 
 
-def compare_to_measured(estimate: MemoryEstimate, measured_peak_gb: float | None = None) -> dict[str, float]:
-    """Set the estimate against a measured peak (default: ``torch.cuda.max_memory_reserved``), print and return both."""
+def compare_to_measured(estimate: MemoryEstimate, measured_peak_gb: float | None = None) -> dict[str, Any]:
+    """Set the estimate against a measured peak, print and return both. Default measure: on a GPU
+    ``torch.cuda.max_memory_reserved``; on a CPU this process's peak RSS, which also holds Python, torch and the
+    data, so there the estimate is a floor (``measured`` says which was used)."""
+    measured = "given"
     if measured_peak_gb is None:
         import torch
 
-        if not torch.cuda.is_available():
-            raise KitError("no CUDA GPU is visible to measure; pass measured_peak_gb=")
-        measured_peak_gb = torch.cuda.max_memory_reserved() / GIB
+        if torch.cuda.is_available():
+            measured_peak_gb = torch.cuda.max_memory_reserved() / GIB
+            measured = "cuda_max_reserved"
+        else:
+            from kit.runinfo import peak_memory_mb
+
+            measured_peak_gb = peak_memory_mb() / 1024
+            measured = "cpu_peak_rss"
     if measured_peak_gb <= 0:
         raise KitError(f"measured_peak_gb must be positive, got {measured_peak_gb}")
     error = (estimate.total_gb - measured_peak_gb) / measured_peak_gb
-    result = {
+    result: dict[str, Any] = {
         "estimated_gb": round(estimate.total_gb, 3),
         "measured_gb": round(float(measured_peak_gb), 3),
         "ratio": round(estimate.total_gb / measured_peak_gb, 3),
         "error_pct": round(100 * error, 1),
+        "measured": measured,
     }
     direction = "high" if error >= 0 else "low"
+    what = "peak RSS (Python, torch and the data included: the estimate is a floor)" if measured == "cpu_peak_rss" \
+        else "peak"
     print(
-        f"[memory] estimated {estimate.total_gb:.2f} GB, measured peak {measured_peak_gb:.2f} GB "
+        f"[memory] estimated {estimate.total_gb:.2f} GB, measured {what} {measured_peak_gb:.2f} GB "
         f"(estimate {abs(error):.0%} {direction})"
     )
     return result

@@ -197,15 +197,25 @@ def load_for_training(
     dtype: str | None = "auto",
     seed: int = 3407,
     fast_inference: bool = False,
+    method: str = "lora",
     **lora_kwargs: Any,
 ) -> tuple[Any, Any, ModelSummary]:
-    """Load, add LoRA and print a one-line summary: ``(model, tokenizer, summary)``."""
+    """Load, put the fine-tuning ``method`` on the model (LoRA by default; :mod:`kit.methods` lists the others)
+    and print a one-line summary: ``(model, tokenizer, summary)``. A method that cannot run here (4-/8-bit without
+    CUDA and bitsandbytes) stops with one line before anything is loaded; ``full`` prints its checkpoint size."""
+    from kit import methods
+
+    chosen = methods.check_method(method)
     extra = {"fast_inference": True, "max_lora_rank": lora_r} if fast_inference else {}
-    model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=dtype,
-                                  **extra)
-    model = add_lora(model, r=lora_r, lora_alpha=lora_alpha, random_state=seed, **lora_kwargs)
+    model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, dtype=dtype,
+                                  **methods.load_kwargs(chosen.name, load_in_4bit), **extra)
+    model = methods.build(model, chosen.name, model_name=resolve_model_name(model_name), r=lora_r, alpha=lora_alpha,
+                          seed=seed, **lora_kwargs)
     summary = describe(model, model_name)
-    print(f"[model] {summary}")
+    print(f"[model] {summary}" + ("" if chosen.name == "lora" else f", method {chosen.name}"))
+    warning = methods.size_warning(chosen.name, summary.total_params, summary.dtype)
+    if warning:
+        print(warning)
     return model, tokenizer, summary
 
 
