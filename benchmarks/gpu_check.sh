@@ -18,6 +18,7 @@
 #   speed_0.5b 130  benchmarks/train_speed.py kit vs plain, LoRA 16-bit and QLoRA 4-bit, seq len 1024, few steps
 #   plan       120  notebooks/batches/gpu.yaml through kit batch (4-bit, dtype auto, few steps and eval samples)
 #   test_gpu    80  tests/test_gpu.py alone (unsloth before trl)
+#   methods     --  notebooks/batches/methods_gpu.yaml (06: every method, qlora/lora_8bit too), when 60 s are left
 #   speed_1.5b  --  the 1.5B shape, when at least 100 s are left
 # Work happens in $GPU_CHECK_WORK (default /tmp/gpu_check-<time>), never in $OUT. $OUT (default
 # runs/gpu_check/<time>) gets summary.json, gpu_check.log, probe.json, speed_*.json, plan_summary.md and
@@ -267,6 +268,7 @@ dry-run)
     --budget $(( $(cap speed_0.5b) - 10 )) --out "$WORK/speed_0.5b.json"
   step plan 90 "$PYTHON" -m kit batch notebooks/batches/gpu.yaml --out "$WORK/plan" --jobs 5 --dry-run
   step test_gpu 90 "$PYTHON" -m pytest -q --collect-only -p no:cacheprovider tests/test_gpu.py
+  step methods 60 "$PYTHON" -m kit batch notebooks/batches/methods_gpu.yaml --out "$WORK/methods" --dry-run
   step speed_1.5b 60 "$PYTHON" benchmarks/train_speed.py --dry-run --shape qwen2.5-1.5b "${SPEED_ARGS[@]}" \
     --out "$WORK/speed_1.5b.json"
   ;;
@@ -280,6 +282,7 @@ rehearse)  # CPU limits; the GPU caps were checked above. Each step goes as far 
   step plan 900 "$PYTHON" -m kit batch "$WORK/plan.yaml" --out "$WORK/plan" --jobs 2
   rehearsed plan "$PYTHON" benchmarks/gpu_rehearsal.py check-plan "$WORK/plan"
   step test_gpu 300 "$PYTHON" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py
+  log "methods: GPU only (qlora and lora_8bit need CUDA)"; record methods skipped 0 0 "GPU only"
   log "speed_1.5b: GPU only (the speed_0.5b command at the 1.5B shape)"; record speed_1.5b skipped 0 0 "GPU only"
   ;;
 gpu)
@@ -291,6 +294,13 @@ gpu)
   # above. Unsloth writes its compiled cache with os.replace, so the kernels sharing it do not corrupt it.
   step plan "$(cap plan)" "$PYTHON" -m kit batch notebooks/batches/gpu.yaml --out "$WORK/plan" --jobs 5
   step test_gpu "$(cap test_gpu)" "$PYTHON" -m pytest -q -x -rs -p no:cacheprovider tests/test_gpu.py
+  left=$(( BUDGET_S - ($(date +%s) - START) ))
+  if (( left >= 60 )); then  # notebook 06 at small sizes: every method, qlora and lora_8bit included
+    step methods "$(( left < 120 ? left : 120 ))" "$PYTHON" -m kit batch notebooks/batches/methods_gpu.yaml \
+      --out "$WORK/methods"
+  else
+    log "SKIP methods: ${left}s left (needs 60)"; record methods skipped 0 0 "time budget spent"
+  fi
   left=$(( BUDGET_S - ($(date +%s) - START) ))
   if (( left >= 100 )); then
     step speed_1.5b "$left" bash -c 'speed_large "$1"' speed_large "$(( left - 30 ))"

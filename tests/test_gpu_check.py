@@ -61,7 +61,8 @@ def test_gpu_check_dry_run_checks_every_step(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dry_run"] is True and summary["complete"] is True
-    assert [s["step"] for s in summary["steps"]] == ["probe", "shapes", "speed_0.5b", "plan", "test_gpu", "speed_1.5b"]
+    assert [s["step"] for s in summary["steps"]] == ["probe", "shapes", "speed_0.5b", "plan", "test_gpu", "methods",
+                                                       "speed_1.5b"]
     assert all(s["status"] == "ok" for s in summary["steps"]), summary
     assert summary["caps_sum_s"] <= summary["budget_s"] <= 480  # the GPU steps fit the time
     assert sum(summary["caps"].values()) == summary["caps_sum_s"]
