@@ -100,8 +100,18 @@ def _folder_bytes(folder: Path, names: tuple[str, ...] = ("*.safetensors", "*.bi
 
 
 def _free(*objects: Any) -> None:
+    """Drop ``objects``, collect, and hand freed heap pages back to the OS (glibc ``malloc_trim``), so the next
+    method's RSS starts near the process's base instead of on top of the last method's freed memory."""
     del objects
     gc.collect()
+    try:
+        import ctypes
+        import sys
+
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         import torch
 
@@ -143,6 +153,7 @@ def run_method(name: str, *, model_name: str, train_records: Any, eval_records: 
     from kit.trainlog import quiet
 
     method = methods.check_method(name)
+    _free()
     seed_everything(seed)
     folder = Path(output_dir) / method.name
     with PeakMemory() as memory:
@@ -235,6 +246,7 @@ def table(rows: list[dict[str, Any]], metric: str = "rouge_l") -> Any:
             "trainable": f"{row['trainable_params']:,}" if done else "",
             "trainable_%": round(row["trainable_pct"], 3) if done else None,
             "peak_mem_MiB": row.get("peak_memory_mb"),
+            "start_MiB": row.get("memory_at_start_mb"),
             "train_s": row.get("train_s"),
             "tokens/s": row.get("tokens_per_s"),
             f"{metric} before": round(block["before"][metric], 4) if done else None,
@@ -268,8 +280,13 @@ def advice(rows: list[dict[str, Any]], method: str = "lora", reference: str = "f
         return (f"On this data {reference} fine-tuning's {metric} gain ({b:+.3f}, ci95 {ci[0]:+.3f}..{ci[1]:+.3f}) is "
                 f"not clearly above 0, so a share of it means little: {method} gained {a:+.3f} "
                 f"(ci95 {g_ours['ci95'][0]:+.3f}..{g_ours['ci95'][1]:+.3f}) with {memory}.")
+    lo, hi = g_ours["ci95"]
+    if hi is not None and hi < 0:
+        return (f"On this data {method} made held-out {metric} worse ({a:+.3f}, ci95 {lo:+.3f}..{hi:+.3f}) where "
+                f"{reference} fine-tuning gained {b:+.3f}, with {memory}.")
+    unsure = "" if lo is not None and lo > 0 else f"; {method}'s own ci95 ({lo:+.3f}..{hi:+.3f}) holds 0"
     return (f"On this data, {method} reached {100 * a / b:.0f}% of {reference} fine-tuning's {metric} gain "
-            f"({a:+.3f} vs {b:+.3f}) with {memory}.")
+            f"({a:+.3f} vs {b:+.3f}) with {memory}{unsure}.")
 
 
 def plot(rows: list[dict[str, Any]], metric: str = "rouge_l", path: str | os.PathLike[str] | None = None) -> Any:
