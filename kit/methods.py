@@ -193,8 +193,9 @@ def size_warning(name: str, total_params: int, dtype: str) -> str | None:
     """For ``full``: the line saying how big its saved checkpoint will be (printed before training), else None."""
     if get_method(name).saves != "checkpoint":
         return None
-    gib = checkpoint_bytes(total_params, dtype) / 2**30
-    return (f"[method] full fine-tuning saves every weight: a {gib:.2f} GiB checkpoint ({total_params:,} params in "
+    size = checkpoint_bytes(total_params, dtype)
+    shown = f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+    return (f"[method] full fine-tuning saves every weight: a {shown} checkpoint ({total_params:,} params in "
             f"{dtype}), not a few-MB adapter")
 
 
