@@ -233,15 +233,6 @@ deepspeed_config:
   zero3_save_16bit_model: true
   offload_optimizer_device: none   # cpu: optimizer states in RAM (slower, much less GPU memory)
   offload_param_device: none       # cpu: parameters in RAM too (ZeRO-Infinity style)
-downcast_bf16: 'no'
-machine_rank: 0
-main_training_function: main
-mixed_precision: bf16
-num_machines: 1
-num_processes: {num_processes}
-rdzv_backend: static
-same_network: true
-use_cpu: false
 """
 _FSDP_BODY = """\
 compute_environment: LOCAL_MACHINE
@@ -255,6 +246,9 @@ fsdp_config:
   fsdp_reshard_after_forward: true
   fsdp_state_dict_type: SHARDED_STATE_DICT
   fsdp_activation_checkpointing: false
+"""
+# What both configs say about the launch itself (one machine, bf16, num_processes GPUs).
+_LAUNCH_TAIL = """\
 downcast_bf16: 'no'
 machine_rank: 0
 main_training_function: main
@@ -274,11 +268,11 @@ def accelerate_configs(script_name: str = "train.py", num_processes: int = 2) ->
         DEEPSPEED_ZERO3: _CONFIG_HEAD.format(
             what="DeepSpeed ZeRO-3: weights, gradients and optimizer states sharded across the GPUs (pip install "
                  "deepspeed).", name=DEEPSPEED_ZERO3, script=script_name)
-        + _DEEPSPEED_BODY.format(num_processes=num_processes),
+        + _DEEPSPEED_BODY + _LAUNCH_TAIL.format(num_processes=num_processes),
         FSDP: _CONFIG_HEAD.format(
             what="PyTorch FSDP2: weights, gradients and optimizer states sharded across the GPUs (no extra package).",
             name=FSDP, script=script_name)
-        + _FSDP_BODY.format(num_processes=num_processes),
+        + _FSDP_BODY + _LAUNCH_TAIL.format(num_processes=num_processes),
     }
 
 

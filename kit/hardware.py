@@ -306,20 +306,15 @@ def lora_parameter_count(
     shape: ModelShape, r: int = 16, targets: tuple[str, ...] | list[str] = DEFAULT_LORA_TARGETS
 ) -> int:
     """LoRA parameters: ``r*(in+out)`` for each targeted projection in every layer."""
-    h, i = shape.hidden_size, shape.intermediate_size
-    q_out = shape.num_heads * shape.dim_per_head
-    kv_out = shape.num_kv_heads * shape.dim_per_head
-    dims = {
-        "q_proj": (h, q_out), "k_proj": (h, kv_out), "v_proj": (h, kv_out), "o_proj": (q_out, h),
-        "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h),
-    }  # fmt: skip
-    unknown = [t for t in targets if t not in dims]
+    unknown = [t for t in targets if t not in _PROJECTIONS]
     if unknown:
-        raise KitError(f"unknown LoRA target(s) {unknown}; the estimate knows {sorted(dims)}")
-    if not shape.gated_mlp:
-        dims.pop("gate_proj")
+        raise KitError(f"unknown LoRA target(s) {unknown}; the estimate knows {sorted(_PROJECTIONS)}")
+    dims = _projection_dims(shape)
     per_layer = sum(r * (dims[t][0] + dims[t][1]) for t in targets if t in dims)
     return int(per_layer * shape.num_layers)
+
+
+_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def _projection_dims(shape: ModelShape) -> dict[str, tuple[int, int]]:
