@@ -199,19 +199,19 @@ def size_warning(name: str, total_params: int, dtype: str) -> str | None:
             f"{dtype}), not a few-MB adapter")
 
 
+SAVED_PATTERNS = ("*.safetensors", "*.bin", "adapter_config.json", "config.json")  # what "size on disk" counts
+
+
 def save(model: Any, tokenizer: Any, output_dir: str, name: str) -> int:
     """Save the trained model the method's way (an adapter folder, or a full checkpoint for ``full``); returns
-    the bytes written on disk (weights and configs, tokenizer excluded)."""
+    the bytes of its weights and configs on disk (:data:`SAVED_PATTERNS`; the tokenizer is not counted)."""
     from pathlib import Path
 
     out = Path(output_dir)
-    before = {p for p in out.rglob("*") if p.is_file()} if out.exists() else set()
     model.save_pretrained(str(out))
-    written = [p for p in out.rglob("*") if p.is_file() and p not in before]
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out))
-    return sum(p.stat().st_size for p in written) or sum(
-        p.stat().st_size for p in out.glob("*.safetensors"))
+    return sum(p.stat().st_size for pattern in SAVED_PATTERNS for p in out.glob(pattern) if p.is_file())
 
 
 def reload(output_dir: str, name: str, *, max_seq_length: int = 2048, dtype: str | None = "auto") -> tuple[Any, Any]:

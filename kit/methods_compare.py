@@ -94,11 +94,6 @@ def plan(methods: Any, learning_rates: dict[str, float] | None = None) -> list[d
     return rows
 
 
-def _folder_bytes(folder: Path, names: tuple[str, ...] = ("*.safetensors", "*.bin", "adapter_config.json",
-                                                           "config.json")) -> int:
-    return sum(p.stat().st_size for pattern in names for p in folder.glob(pattern) if p.is_file())
-
-
 def _free(*objects: Any) -> None:
     """Drop ``objects``, collect, and hand freed heap pages back to the OS (glibc ``malloc_trim``), so the next
     method's RSS starts near the process's base instead of on top of the last method's freed memory."""
@@ -193,7 +188,7 @@ def run_method(name: str, *, model_name: str, train_records: Any, eval_records: 
         "memory_kind": memory.kind, "train_s": round(clock.seconds, 2), "steps": int(trainer.state.global_step),
         "train_tokens": int(tokens), "tokens_per_s": round(tokens / clock.seconds, 1) if clock.seconds else None,
         "final_loss": trace[-1]["loss"] if trace else None, "loss_trace": trace,
-        "size_on_disk_mb": round((_folder_bytes(folder) or size) / 2**20, 3), "saved_to": str(folder),
+        "size_on_disk_mb": round(size / 2**20, 3), "saved_to": str(folder),
         "eval": block,
     }
     _free(model, tokenizer, trainer, train_dataset)
