@@ -6,7 +6,7 @@ only inside the submodules and functions that need them.
 
 __version__ = "0.1.0"
 
-from kit.headless import quiet_progress as _quiet_progress
+from kit.runtime.headless import quiet_progress as _quiet_progress
 
 # Headless kernels (kit batch, plain papermill): progress widgets off before transformers or datasets load,
 # so no frozen "Loading weights: 0%" is saved in the executed notebook. Does nothing interactively.

@@ -26,7 +26,7 @@ def _top_level_imports(path: Path) -> set[str]:
 
 
 def test_bootstrap_and_package_init_use_only_the_standard_library() -> None:
-    # kit/__init__.py may import kit.headless, itself standard library only (it runs before anything is installed).
+    # kit/__init__.py may import kit.runtime.headless, itself standard library only (it runs before anything is installed).
     for path in (ROOT / "kit" / "bootstrap.py", ROOT / "kit" / "__init__.py", ROOT / "kit" / "headless.py"):
         outside = {n for n in _top_level_imports(path)
                    if n not in sys.stdlib_module_names and n not in {"__future__", "kit"}}

@@ -39,7 +39,7 @@ from kit.batch.processes import stop_tree
 from kit.batch.reference import check_trace
 from kit.batch.report import plot_loss_curves, progress_line, write_summary
 from kit.batch.resources import JobSlot, detect_device
-from kit.redact import environment_secrets, redact, remember_secrets, secret_values
+from kit.runtime.redact import environment_secrets, redact, remember_secrets, secret_values
 
 POLL_S = 0.05
 FINAL_STATUSES = ("completed", "failed", "skipped", "interrupted")

@@ -21,7 +21,7 @@ from kit.batch.backends.base import as_dict, describe_handle_error, resources_of
 from kit.batch.plan import RunSpec
 from kit.batch.resources import JobSlot
 from kit.paths import repo_root
-from kit.redact import is_secret_entry
+from kit.runtime.redact import is_secret_entry
 
 STOP_GRACE_S = 15.0
 
