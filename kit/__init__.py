@@ -1,4 +1,8 @@
-"""Unsloth notebook kit: the helpers that keep the notebooks thin.
+"""Unsloth notebook kit: the helpers that keep the notebooks thin, one package per stage of a run.
+
+Stages, lowest first: the ground floor (``errors``, ``paths``, ``runinfo``, ``plots``, ``runtime/``), then
+``formatting``, ``rewards``, ``data``, ``builders``, ``training``, ``evaluation``, ``export``, ``notebooks``,
+``batch`` and the ``cli``; ARCHITECTURE.md says what each holds and which way imports go.
 
 Importing ``kit`` is cheap: heavy libraries (torch, transformers, unsloth, trl) are imported
 only inside the submodules and functions that need them.

@@ -1,8 +1,11 @@
 """The install cell every notebook carries: its one source of truth, and how to put it into a notebook.
 
-The cell runs before the kit can be imported, so it is plain standard-library Python. ``kit notebooks clean``
-writes :func:`cell_source` into every notebook and ``kit notebooks check`` fails where a notebook differs.
-To install from a different home (a fork, a release), change :data:`REPO_URL` and run ``kit notebooks clean``.
+The cell is short because it does one thing before the kit can be imported (plain standard-library Python):
+it makes the kit importable (the clone above the working folder goes on ``sys.path``, or ``pip install
+--no-deps KIT_SOURCE`` installs the kit alone), then calls :func:`kit.notebooks.install.finish` for the rest.
+``kit notebooks clean`` writes :func:`cell_source` into every notebook and ``kit notebooks check`` fails where
+a notebook differs. To install from a different home (a fork, a release), change :data:`REPO_URL` and run
+``kit notebooks clean``.
 """
 
 from __future__ import annotations

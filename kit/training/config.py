@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kit.plots import plot_loss  # noqa: F401  -- re-exported: notebooks import it from here
 from kit.runinfo import is_headless
 
 COMMON_DEFAULTS: dict[str, Any] = {
