@@ -118,7 +118,7 @@ def tutorial_load(root: Path):
 
     from kit.data.medical import TITLE_PLACEHOLDERS
     from kit.data.text import is_placeholder, normalise_text
-    from kit.prompts import MEDICAL_INSTRUCTION
+    from kit.formatting.prompts import MEDICAL_INSTRUCTION
 
     records, seen = [], set()
     for folder in sorted(os.listdir(root)):

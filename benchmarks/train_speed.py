@@ -7,7 +7,7 @@ count. Each path runs in its own process: importing Unsloth patches transformers
 plain path must never see it.
 
 Paths:
-  kit_lora16    kit.model.load_for_training + kit.training.sft_config + TRL SFTTrainer (what notebook 01 does)
+  kit_lora16    kit.training.methods.load_for_training + kit.training.config.sft_config + TRL SFTTrainer (what notebook 01 does)
   kit_qlora4    the same with load_in_4bit=True (where bitsandbytes runs: CUDA)
   plain_lora16  AutoModelForCausalLM (SDPA) + peft.get_peft_model + TRL SFTTrainer, in the same dtype
   plain_qlora4  the same on a bitsandbytes NF4 base (CUDA)
@@ -16,7 +16,7 @@ Warm-up steps are excluded. Tokens/s counts the tokens of the measured steps (no
 ``--data alpaca``). Memory: peak allocated and reserved CUDA memory during training, or the peak RSS on CPU.
 MFU: ``6 * N * tokens/s + 12 * layers * hidden * seq_len * tokens/s`` (model FLOPs, the PaLM convention:
 recomputation and LoRA's skipped weight gradients are not counted) divided by the device's peak FLOP/s.
-``--dtype auto`` (the default) is :func:`kit.hardware.resolve_dtype`'s choice, the notebooks' own. The JSON is
+``--dtype auto`` (the default) is :func:`kit.runtime.precision.resolve_dtype`'s choice, the notebooks' own. The JSON is
 rewritten after every path, so a run cut short keeps what it measured; it records the processor (PyTorch's CPU
 capability, native bf16, AMX; the GPU name on CUDA), the package versions and each path's timings.
 
@@ -94,9 +94,9 @@ def _device_peak_flops(dtype_name: str) -> tuple[float | None, str]:
 
 
 def _dtype_reason(dtype: str | None) -> str | None:
-    """Why ``dtype`` resolves as it does here (:func:`kit.hardware.resolve_dtype`)."""
+    """Why ``dtype`` resolves as it does here (:func:`kit.runtime.precision.resolve_dtype`)."""
     try:
-        from kit.hardware import resolve_dtype
+        from kit.runtime.precision import resolve_dtype
 
         return resolve_dtype(dtype)[1]
     except Exception as exc:  # a record, never a reason to lose the measurement
@@ -149,7 +149,7 @@ def _fixed_dataset(vocab: int, n: int, seq_len: int, seed: int) -> Any:
 def _alpaca_dataset(tokenizer: Any) -> Any:
     """Notebook 01's data: the Alpaca sample rendered as prompt/completion pairs (loss on the completion)."""
     from kit.data import load_alpaca
-    from kit.prompts import alpaca_formatter
+    from kit.formatting.prompts import alpaca_formatter
 
     dataset, _report = load_alpaca(str(ROOT / "data" / "alpaca" / "alpaca_en.json"))
     return dataset.map(alpaca_formatter(tokenizer, split=True), batched=True, remove_columns=dataset.column_names)
@@ -186,7 +186,7 @@ def _load(cfg: dict[str, Any]) -> tuple[Any, Any, str]:
     path, gc = cfg["path"], cfg["gradient_checkpointing"]
     four_bit = path.endswith("qlora4")
     if path.startswith("kit"):
-        from kit.model import load_for_training  # imports unsloth first
+        from kit.training.methods import load_for_training  # imports unsloth first
 
         model, tokenizer, summary = load_for_training(
             cfg["model"], max_seq_length=cfg["seq_len"], load_in_4bit=four_bit, lora_r=cfg["lora_r"],
@@ -197,7 +197,7 @@ def _load(cfg: dict[str, Any]) -> tuple[Any, Any, str]:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kit.hardware import resolve_dtype
+    from kit.runtime.precision import resolve_dtype
 
     dtype = getattr(torch, resolve_dtype(cfg["dtype"])[0])  # "auto": the kit's own choice, so both paths match
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": "sdpa"}
@@ -231,7 +231,7 @@ def _config(cfg: dict[str, Any], out_dir: str, compute_dtype: str) -> Any:
                   include_num_input_tokens_seen="non_padding", dataloader_num_workers=0)
     autocast = cfg.get("autocast", "auto")
     if cfg["path"].startswith("kit"):
-        from kit.training import sft_config
+        from kit.training.config import sft_config
 
         if autocast != "auto":  # override the kit's precision_flags (an experiment, not what notebooks do)
             on = autocast == "on" and compute_dtype in ("bfloat16", "float16")
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--lora-alpha", type=int, default=16)
     parser.add_argument("--dtype", default=None,
-                        help="model dtype: auto (the default; --smoke: float32): kit.hardware.resolve_dtype, bf16 where "
+                        help="model dtype: auto (the default; --smoke: float32): kit.runtime.precision.resolve_dtype, bf16 where "
                              "native; or bfloat16, float16, float32")
     parser.add_argument("--no-gradient-checkpointing", action="store_true")
     parser.add_argument("--autocast", choices=("auto", "on", "off"), default="auto",

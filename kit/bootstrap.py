@@ -161,8 +161,8 @@ def run_main(venv: Path, out: str | None, tiny: bool = False) -> int:
 
 
 def _say_precision(py: Path, env: dict[str, str]) -> None:
-    """Print the dtype a plan's ``dtype: auto`` gets on this machine, and why (kit.hardware.resolve_dtype)."""
-    probe = "from kit.hardware import resolve_dtype; print(resolve_dtype('auto')[1])"
+    """Print the dtype a plan's ``dtype: auto`` gets on this machine, and why (kit.runtime.precision.resolve_dtype)."""
+    probe = "from kit.runtime.precision import resolve_dtype; print(resolve_dtype('auto')[1])"
     result = subprocess.run([str(py), "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode == 0 and result.stdout.strip():
         _say(f"precision for dtype auto: {result.stdout.strip().splitlines()[-1]}")

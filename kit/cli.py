@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from kit.errors import KitError
 
 # Modules that contribute command groups, each with ``register(subparsers)``.
-_COMMAND_MODULES = ("kit.builders.cli", "kit.builders.shapes", "kit.notebooks", "kit.data.cli", "kit.batch.cli",
-                    "kit.export_script", "kit.parity")
+_COMMAND_MODULES = ("kit.builders.cli", "kit.builders.shapes", "kit.notebooks.hygiene", "kit.data.cli", "kit.batch.cli",
+                    "kit.notebooks.export_script", "kit.export.parity")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ manifest and summary, so its schema (below) is the contract between notebooks an
      "peak_memory_mb": float, "metrics": {...}, "data_files": [{"path", "sha256", "bytes"}],
      "parameters": {...}, "eval": {...}}
 
-``eval`` is the before/after block on held-out items (:mod:`kit.eval_block`): ``split``, ``n``, ``before``,
+``eval`` is the before/after block on held-out items (:mod:`kit.evaluation.block`): ``split``, ``n``, ``before``,
 ``after`` and ``gain`` (per metric ``{"value", "ci95": [lo, hi]}``); absent when a run passed none.
 """
 
@@ -30,8 +30,8 @@ _DATA_FILES: dict[str, None] = {}
 
 def is_headless() -> bool:
     """True when nobody watches the kernel live (``kit batch``, plain papermill, nbconvert): print lines, not
-    progress bars or token streams. What is detected, and how, is in :mod:`kit.headless`."""
-    from kit.headless import is_headless as detect
+    progress bars or token streams. What is detected, and how, is in :mod:`kit.runtime.headless`."""
+    from kit.runtime.headless import is_headless as detect
 
     return detect()
 
@@ -80,7 +80,7 @@ def device_info() -> dict[str, Any]:
         }
     import psutil
 
-    from kit.hardware import cpu_precision
+    from kit.runtime.precision import cpu_precision
 
     info = {
         "type": "cpu",
@@ -93,8 +93,8 @@ def device_info() -> dict[str, Any]:
 
 
 def _precision_choice() -> dict[str, Any]:
-    """The dtype the last model load chose and why (``kit.model.last_precision``), when a model was loaded."""
-    choice = getattr(sys.modules.get("kit.model"), "last_precision", None)
+    """The dtype the last model load chose and why (``kit.training.model.last_precision``), when a model was loaded."""
+    choice = getattr(sys.modules.get("kit.training.model"), "last_precision", None)
     return {"dtype": choice["dtype"], "dtype_reason": choice["reason"]} if choice else {}
 
 
@@ -177,7 +177,7 @@ def write_metrics(
     metrics: dict[str, Any] | None = None,
     loss_key: str = "loss",
     eval: dict[str, Any] | None = None,  # named after the key it is written under
-    grpo: dict[str, Any] | None = None,  # notebook 03's reward curves and audit (kit.grpo_report.grpo_block)
+    grpo: dict[str, Any] | None = None,  # notebook 03's reward curves and audit (kit.evaluation.grpo_report.grpo_block)
 ) -> Path:
     """Write ``metrics.json`` to ``output_dir`` (schema in the module docstring) and return its path.
 
@@ -205,11 +205,11 @@ def write_metrics(
         if missing:
             from kit.errors import KitError
 
-            raise KitError(f"write_metrics: the eval block lacks {missing}; build it with kit.eval_block.eval_block")
+            raise KitError(f"write_metrics: the eval block lacks {missing}; build it with kit.evaluation.block.eval_block")
         payload["eval"] = eval
     if grpo is not None:
         payload["grpo"] = grpo
-    from kit.redact import redact, secret_values
+    from kit.runtime.redact import redact, secret_values
 
     payload = redact(payload, secret_values(parameters))  # parameters such as hf_token never reach the file
     out = Path(output_dir)

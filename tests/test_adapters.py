@@ -1,4 +1,4 @@
-"""kit.adapters: 05 finds adapters in folders, on Drive or on the hub, and stops with one message when none is."""
+"""kit.evaluation.adapters: 05 finds adapters in folders, on Drive or on the hub, and stops with one message when none is."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.adapters import NoAdapters, find_adapter, find_adapters
 from kit.errors import KitError
+from kit.evaluation.adapters import NoAdapters, find_adapter, find_adapters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,7 @@ def test_05_without_adapters_stops_in_one_line_under_papermill(tiny_model_dir: P
 def test_training_setup_reads_what_the_notebook_recorded(tmp_path: Path) -> None:
     import json
 
-    from kit.adapters import generative, training_setup
+    from kit.evaluation.adapters import generative, training_setup
 
     (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "04_dpo_preference", "parameters": {
         "model_name": "m", "load_in_4bit": True, "dtype": None}}), encoding="utf-8")

@@ -35,7 +35,7 @@ def test_check_catches_a_wrong_step(tmp_path: Path) -> None:
 
 def test_train_mix_loads_with_both_languages_and_64_held_out() -> None:
     from kit.data import load_gsm8k, train_holdout_split
-    from kit.prompts import REASONING_SYSTEM_PROMPT_ZH
+    from kit.formatting.prompts import REASONING_SYSTEM_PROMPT_ZH
 
     dataset, _report = load_gsm8k(DATA / "arith" / "train.jsonl", system_prompt=REASONING_SYSTEM_PROMPT_ZH)
     assert len(dataset) == 900

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from test_batch_helpers import write_notebook, write_plan
 
-from kit.batch.backends import PYTHON, get_backend, run_command
+from kit.batch.backends import get_backend
+from kit.batch.backends.base import PYTHON, run_command
 from kit.batch.backends.task import execute, pack, unpack
 from kit.batch.plan import load_plan
 from kit.batch.resources import visible_gpus

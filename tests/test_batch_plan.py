@@ -227,6 +227,6 @@ def test_cli_reports_plan_errors_without_traceback(tmp_path: Path, nb: Path, cap
 
 
 def test_parameters_cell_literal_defaults(nb: Path) -> None:
-    from kit.notebooks import notebook_parameters
+    from kit.notebooks.files import notebook_parameters
 
     assert list(notebook_parameters(nb)) == [line.split(" = ")[0] for line in PARAMETERS.splitlines()]

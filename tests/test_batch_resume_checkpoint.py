@@ -18,12 +18,12 @@ stop_file = ""  # while this file exists, the run dies after step 3
 steps = 6  # steps to train
 """
 
-# A stand-in for trainer.train(): a checkpoint every 2 steps, resumable through kit.training.resolve_checkpoint.
+# A stand-in for trainer.train(): a checkpoint every 2 steps, resumable through kit.training.config.resolve_checkpoint.
 BODY = """\
 import json
 from pathlib import Path
 
-from kit.training import resolve_checkpoint
+from kit.training.config import resolve_checkpoint
 
 out = Path(output_dir)
 checkpoint = resolve_checkpoint(resume_from_checkpoint, out)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from kit.chat_format import (
+from kit.formatting.chat_format import (
     MEDICAL_SYSTEM,
     check_eos,
     dpo_dataset,
@@ -23,7 +23,8 @@ from kit.chat_format import (
     tokenize_conversation,
     trained_spans,
 )
-from kit.prompts import FormattingError, check_formatting
+from kit.formatting.checks import check_formatting
+from kit.formatting.prompts import FormattingError
 
 # SmolLM2-135M-Instruct's ChatML: a default system prompt and no {% generation %} markers.
 SMOLLM2_TEMPLATE = (
@@ -188,13 +189,13 @@ def test_eos_mismatch_is_caught_with_a_fix(base_tokenizer) -> None:
 
 
 def test_sft_trainer_trains_assistant_tokens_only(model_dir, tmp_path) -> None:
-    from kit.model import load_for_training  # unsloth before trl
+    from kit.training.methods import load_for_training  # unsloth before trl
 
     model, tok, _ = load_for_training(str(model_dir), max_seq_length=128, load_in_4bit=False, lora_r=4,
                                       lora_alpha=4, seed=1)
     from trl import SFTTrainer
 
-    from kit.training import sft_config
+    from kit.training.config import sft_config
 
     data = sft_dataset(tok, [{"messages": CONVERSATION}, {"instruction": "Say hi", "input": "", "output": "Hi"}],
                        max_seq_length=128)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import kit.model  # noqa: F401  -- unsloth before trl, as in the notebooks
+import kit.training.model  # noqa: F401  -- unsloth before trl, as in the notebooks
 from kit.errors import KitError
-from kit.training import checkpoint_args, resolve_checkpoint, sft_config, tracking_args
+from kit.training.config import checkpoint_args, resolve_checkpoint, sft_config, tracking_args
 
 STEPS, SAVE_EVERY, STOP_AFTER = 6, 2, 3
 
@@ -21,8 +21,8 @@ def _trainer(tiny_model_dir: Path, output_dir: Path, callbacks: list | None = No
     from datasets import Dataset
     from trl import SFTTrainer
 
-    from kit.model import load_for_training
-    from kit.training import seed_everything
+    from kit.training.config import seed_everything
+    from kit.training.methods import load_for_training
 
     seed_everything(3407)
     model, tokenizer, _ = load_for_training(str(tiny_model_dir), max_seq_length=64, load_in_4bit=False,

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import kit.model  # noqa: F401  -- unsloth before trl, as in the notebooks
-from kit.export import gguf_requirements, modelfile_text, save_gguf
-from kit.training import precision_flags
+import kit.training.model  # noqa: F401  -- unsloth before trl, as in the notebooks
+from kit.export.save import gguf_requirements, modelfile_text, save_gguf
+from kit.training.config import precision_flags
 
 
 @pytest.fixture
@@ -48,23 +48,23 @@ def test_precision_on_cpu_leaves_the_model_dtype(monkeypatch: pytest.MonkeyPatch
 def test_precision_defaults_to_the_last_loaded_model(bf16_gpu: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import torch
 
-    monkeypatch.setattr(sys.modules["kit.model"], "last_loaded_dtype", "float16")
+    monkeypatch.setattr(sys.modules["kit.training.model"], "last_loaded_dtype", "float16")
     assert precision_flags() == {"bf16": False, "fp16": True}
-    from kit.training import _with_defaults
+    from kit.training.config import _with_defaults
 
     assert _with_defaults({})["fp16"] is True and _with_defaults({})["bf16"] is False
-    monkeypatch.setattr(sys.modules["kit.model"], "last_loaded_dtype", None)
+    monkeypatch.setattr(sys.modules["kit.training.model"], "last_loaded_dtype", None)
     assert precision_flags() == {"bf16": True, "fp16": False}  # nothing loaded: the GPU's best
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert precision_flags() == {"bf16": False, "fp16": True}  # T4 / V100
 
 
 def test_load_model_records_the_compute_dtype(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kit.model import compute_dtype, load_model
+    from kit.training.model import compute_dtype, load_model
 
-    monkeypatch.setattr(sys.modules["kit.model"], "last_loaded_dtype", None)
+    monkeypatch.setattr(sys.modules["kit.training.model"], "last_loaded_dtype", None)
     model, _ = load_model(str(tiny_model_dir), max_seq_length=64, load_in_4bit=False, dtype="float32")
-    assert sys.modules["kit.model"].last_loaded_dtype == "float32" == compute_dtype(model)
+    assert sys.modules["kit.training.model"].last_loaded_dtype == "float32" == compute_dtype(model)
     quantized = SimpleNamespace(dtype="torch.float16", config=SimpleNamespace(
         quantization_config={"bnb_4bit_compute_dtype": "bfloat16"}))
     assert compute_dtype(quantized) == "bfloat16"  # a 4-bit model computes in its compute dtype
@@ -155,7 +155,7 @@ class _StubModel:
 def test_save_gguf_returns_files_for_dict_and_list(llama_cpp_env: pytest.MonkeyPatch, tmp_path: Path,
                                                    tiny_tokenizer: object, returns: str) -> None:
     _fake_llama_cpp(tmp_path / "llama.cpp")
-    llama_cpp_env.setattr("kit.export.gguf_requirements", lambda: SimpleNamespace(ok=True))
+    llama_cpp_env.setattr("kit.export.save.gguf_requirements", lambda: SimpleNamespace(ok=True))
     files = save_gguf(_StubModel(returns), tiny_tokenizer, tmp_path / "gguf", quantization_method="q4_k_m")
     assert files == [str(tmp_path / "gguf" / "model.Q4_K_M.gguf")]  # file paths, never the dict's key names
     modelfile = (tmp_path / "gguf" / "Modelfile").read_text(encoding="utf-8")
@@ -182,7 +182,7 @@ def test_modelfile_carries_chat_template_and_eos_stop(tiny_tokenizer: object) ->
 
 
 def test_modelfile_for_an_alpaca_trained_model(tiny_tokenizer: object) -> None:
-    from kit.prompts import render_prompt
+    from kit.formatting.prompts import render_prompt
 
     text = modelfile_text(tiny_tokenizer, "model.gguf", template="alpaca_en")
     template = text.split('TEMPLATE """', 1)[1].split('"""', 1)[0]

@@ -99,7 +99,7 @@ def test_line_separator_inside_a_jsonl_string_is_not_a_line_break(tmp_path: Path
 
 
 def test_system_and_history_are_kept_and_become_turns(tmp_path: Path) -> None:
-    from kit.prompts import to_messages
+    from kit.formatting.prompts import to_messages
 
     rows = [
         {

@@ -8,7 +8,7 @@ import pytest
 from data_fixtures import GSM8K_ANSWERS, GSM8K_EXPECTED, GSM8K_LINES, assert_invariant, counts, write_jsonl
 
 from kit.data import extract_final_answer, load_gsm8k, strip_calculator_annotations
-from kit.prompts import REASONING_SYSTEM_PROMPT, REASONING_SYSTEM_PROMPT_HASH
+from kit.formatting.prompts import REASONING_SYSTEM_PROMPT, REASONING_SYSTEM_PROMPT_HASH
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from data_fixtures import (
 from kit.data import load_medical
 from kit.data.files import CODECS
 from kit.errors import KitError
-from kit.prompts import MEDICAL_INSTRUCTION
+from kit.formatting.prompts import MEDICAL_INSTRUCTION
 
 
 def test_tree_counts_codecs_and_records(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_alpaca_entry_with_system_and_history(tmp_path: Path) -> None:
         "history": [["What is 1+1?", "2"], ["And 2+2?", "4"]],
     }
     assert report.files[0].fixed == {"history_kept": 1, "system_kept": 1}
-    from kit.prompts import to_messages
+    from kit.formatting.prompts import to_messages
 
     assert [m["role"] for m in to_messages(dataset[0])] == [
         "system",

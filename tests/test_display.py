@@ -1,4 +1,4 @@
-"""kit.display: held-out items shown in full, chosen honestly, readable as text and as HTML."""
+"""kit.evaluation.display: held-out items shown in full, chosen honestly, readable as text and as HTML."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from kit.display import (
+from kit.errors import KitError
+from kit.evaluation.display import (
     SEP,
     answer_view,
     block_lines,
@@ -18,7 +19,6 @@ from kit.display import (
     show_answers,
     wrap,
 )
-from kit.errors import KitError
 
 LONG = ("The committee approved the new budget on Monday after a long debate about the costs of the new bridge, "
         "the school repairs and the library, and it asked the mayor to report back within three months.")

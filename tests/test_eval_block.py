@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kit.errors import KitError
-from kit.eval_block import (
+from kit.evaluation.block import (
     eval_block,
     eval_count,
     eval_subset,
@@ -21,7 +21,7 @@ from kit.eval_block import (
     table_block,
     worse_runs,
 )
-from kit.evaluate import GRPO_METRICS, generate_answers, grpo_scores, sft_eval
+from kit.evaluation.scoring import GRPO_METRICS, generate_answers, grpo_scores, sft_eval
 
 # --- bootstrap and block ----------------------------------------------------------------------------------
 
@@ -165,8 +165,8 @@ def test_dpo_eval_on_the_tiny_model(tiny) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from kit.chat_format import to_conversational_pair
-    from kit.preference_eval import DPO_METRICS, dpo_eval_block, pair_tokens, sequence_logps
+    from kit.evaluation.preference import DPO_METRICS, dpo_eval_block, pair_tokens, sequence_logps
+    from kit.formatting.chat_format import to_conversational_pair
 
     base, tokenizer = tiny
     pairs = [to_conversational_pair(p) for p in PAIRS]
@@ -214,15 +214,15 @@ def test_write_metrics_stores_the_block(tmp_path: Path) -> None:
 
 def test_dpo_pairs_train_and_score_as_dpotrainer_sees_them(model_dir, tmp_path: Path) -> None:
     """The conversational pairs go through Unsloth's DPOTrainer, and our log-probs are the ones it logs."""
-    from kit.model import load_for_training  # unsloth before trl
+    from kit.training.methods import load_for_training  # unsloth before trl
 
     model, tokenizer, _ = load_for_training(str(model_dir), max_seq_length=128, load_in_4bit=False, lora_r=4,
                                             lora_alpha=4, seed=1)
     from trl import DPOTrainer
 
-    from kit.chat_format import dpo_dataset
-    from kit.preference_eval import reference_of, sequence_logps
-    from kit.training import dpo_config
+    from kit.evaluation.preference import reference_of, sequence_logps
+    from kit.formatting.chat_format import dpo_dataset
+    from kit.training.config import dpo_config
 
     pairs = dpo_dataset(tokenizer, PAIRS[:2])
     with reference_of(model):
@@ -240,7 +240,7 @@ def test_dpo_pairs_train_and_score_as_dpotrainer_sees_them(model_dir, tmp_path: 
 def test_pairs_over_length_counts_the_pairs_dpo_would_cut(model_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from kit.preference_eval import pairs_over_length
+    from kit.evaluation.preference import pairs_over_length
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     short = {"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello."}],

@@ -1,4 +1,4 @@
-"""Tests for kit.evaluate: metric values worked out by hand, and generation on the offline tiny model."""
+"""Tests for kit.evaluation.scoring: metric values worked out by hand, and generation on the offline tiny model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kit.errors import KitError
-from kit.evaluate import (
+from kit.evaluation.scoring import (
     METRICS,
     bleu,
     compare,
@@ -328,7 +328,7 @@ def test_generate_answers_with_a_real_unsloth_model(tiny_dir) -> None:
     script = textwrap.dedent(
         f"""
         from unsloth import FastLanguageModel
-        from kit.evaluate import generate_answers
+        from kit.evaluation.scoring import generate_answers
         model, tok = FastLanguageModel.from_pretrained({str(tiny_dir)!r}, max_seq_length=128, load_in_4bit=False)
         model = FastLanguageModel.get_peft_model(model, r=4, target_modules=["q_proj", "v_proj"], lora_alpha=4)
         model.train()
@@ -345,7 +345,7 @@ def test_generate_answers_with_a_real_unsloth_model(tiny_dir) -> None:
 
 
 def test_eval_set_round_trips_chinese(tmp_path) -> None:
-    from kit.evaluate import load_eval_set, save_eval_set
+    from kit.evaluation.scoring import load_eval_set, save_eval_set
 
     save_eval_set(tmp_path, ["问题：头痛？\n回答：", "Q: 1+1?"], ["多休息。", "2"])
     assert load_eval_set(tmp_path) == [{"prompt": "问题：头痛？\n回答：", "reference": "多休息。"},
@@ -355,7 +355,7 @@ def test_eval_set_round_trips_chinese(tmp_path) -> None:
 
 
 def test_distinct_2_measures_repetition_and_the_warning() -> None:
-    from kit.evaluate import SFT_METRICS, distinct_n, repetition_warning
+    from kit.evaluation.scoring import SFT_METRICS, distinct_n, repetition_warning
 
     assert distinct_n("the cat sat on the mat") == 1.0
     assert distinct_n("可能是痛痰，可能是痛痰，或者是痛痰") < 0.8  # the loops the medical fine-tune produced

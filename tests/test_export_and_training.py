@@ -1,4 +1,4 @@
-"""kit.export's up-front GGUF check, kit.training's configs, kit.runinfo's metrics file."""
+"""kit.export.save's up-front GGUF check, kit.training.config's configs, kit.runinfo's metrics file."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import kit.model  # noqa: F401  -- unsloth before trl, as in the notebooks
+import kit.training.model  # noqa: F401  -- unsloth before trl, as in the notebooks
 from kit.errors import KitError
-from kit.export import gguf_requirements, save_gguf
+from kit.export.save import gguf_requirements, save_gguf
 
 
 def test_gguf_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_gguf_check_finds_llama_cpp_tools(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_grpo_generation_batch_divides_by_generations(
     tmp_path: Path, batch: int, accumulation: int, generations: int, expected: int
 ) -> None:
-    from kit.training import grpo_config
+    from kit.training.config import grpo_config
 
     config = grpo_config(tmp_path, num_generations=generations, per_device_train_batch_size=batch,
                          gradient_accumulation_steps=accumulation, max_steps=1)
@@ -68,7 +68,7 @@ def test_grpo_generation_batch_divides_by_generations(
 
 
 def test_sft_config_defaults_and_overrides(tmp_path: Path) -> None:
-    from kit.training import sft_config
+    from kit.training.config import sft_config
 
     config = sft_config(tmp_path, max_seq_length=512, learning_rate=1e-3)
     assert config.max_length == 512 and config.learning_rate == 1e-3
@@ -104,7 +104,7 @@ def test_length_grouped_batches_pad_less_than_random_ones(tmp_path: Path, tiny_m
 
 
 def test_headless_disables_tqdm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kit.training import sft_config
+    from kit.training.config import sft_config
 
     monkeypatch.setenv("KIT_HEADLESS", "1")
     assert sft_config(tmp_path).disable_tqdm is True

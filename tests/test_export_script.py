@@ -16,7 +16,7 @@ import pytest
 from test_batch_helpers import write_notebook
 
 from kit.cli import main
-from kit.notebooks import notebook_parameters
+from kit.notebooks.files import notebook_parameters
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "UNSLOTH_DISABLE_STATISTICS": "1", "KIT_HEADLESS": "1", "TQDM_DISABLE": "1"}

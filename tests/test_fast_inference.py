@@ -8,8 +8,8 @@ from typing import ClassVar
 
 import pytest
 
-import kit.model
-from kit.model import fast_inference_args, load_model
+import kit.training.model
+from kit.training.model import fast_inference_args, load_model
 
 
 class FakeFast:
@@ -26,7 +26,7 @@ class FakeFast:
 @pytest.fixture
 def fake_fast(monkeypatch: pytest.MonkeyPatch):
     FakeFast.calls = []
-    monkeypatch.setattr(kit.model, "import_unsloth", lambda: FakeFast)
+    monkeypatch.setattr(kit.training.model, "import_unsloth", lambda: FakeFast)
     return FakeFast
 
 

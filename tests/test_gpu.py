@@ -42,7 +42,7 @@ def _train(model: object, tokenizer: object, tmp_path: Path, steps: int = 3) -> 
     import unsloth  # noqa: F401  -- before trl
     from trl import SFTTrainer
 
-    from kit.training import sft_config
+    from kit.training.config import sft_config
 
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=_long_texts(tokenizer),
                          args=sft_config(tmp_path, max_seq_length=SEQ_LEN, max_steps=steps, warmup_steps=0,
@@ -54,7 +54,7 @@ def _train(model: object, tokenizer: object, tmp_path: Path, steps: int = 3) -> 
 def test_qlora_4bit_dtype_auto_trains_at_512(shaped_model_dir: Path, tmp_path: Path) -> None:
     import unsloth  # noqa: F401  -- before trl
 
-    from kit.model import load_for_training
+    from kit.training.methods import load_for_training
 
     model, tokenizer, summary = load_for_training(str(shaped_model_dir), max_seq_length=SEQ_LEN, load_in_4bit=True,
                                                   dtype=None)
@@ -74,7 +74,7 @@ def test_fp16_model_trains_without_the_bf16_error(shaped_model_dir: Path, tmp_pa
     """Finding 1: an fp16 model given bf16 made Unsloth raise "Model is in float16 precision but you want to use bfloat16"."""
     import unsloth  # noqa: F401  -- before trl
 
-    from kit.model import load_for_training
+    from kit.training.methods import load_for_training
 
     model, tokenizer, summary = load_for_training(str(shaped_model_dir), max_seq_length=SEQ_LEN, load_in_4bit=False,
                                                   dtype="float16")
@@ -88,7 +88,7 @@ def test_bf16_lora_16bit_base_trains(shaped_model_dir: Path, tmp_path: Path) -> 
     """A 16-bit (not float32) base, so Unsloth's fused LoRA kernels are the ones that run."""
     import unsloth  # noqa: F401  -- before trl
 
-    from kit.model import load_for_training
+    from kit.training.methods import load_for_training
 
     if not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bfloat16")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kit.training import generation_batch_size
+from kit.training.config import generation_batch_size
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,8 @@ def test_world_size_comes_from_the_launcher(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_config_uses_it() -> None:
-    import kit.model  # noqa: F401  -- unsloth before trl
-    from kit.training import grpo_config
+    import kit.training.model  # noqa: F401  -- unsloth before trl
+    from kit.training.config import grpo_config
 
     assert grpo_config("/tmp/kit-grpo-config", num_generations=6, per_device_train_batch_size=2,
                        gradient_accumulation_steps=4).generation_batch_size == 12
@@ -36,8 +36,8 @@ def test_config_uses_it() -> None:
 
 def test_grpo_variants_pass_through() -> None:
     """03's variant parameters reach trl's GRPOConfig unchanged (GSPO: sequence-level importance sampling)."""
-    import kit.model  # noqa: F401  -- unsloth before trl
-    from kit.training import grpo_config
+    import kit.training.model  # noqa: F401  -- unsloth before trl
+    from kit.training.config import grpo_config
 
     config = grpo_config("/tmp/kit-grpo-config", num_generations=4, max_completion_length=40,
                          per_device_train_batch_size=16, gradient_accumulation_steps=1, temperature=0.9,

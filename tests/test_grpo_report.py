@@ -7,8 +7,15 @@ import json
 import pytest
 
 from kit.errors import KitError
-from kit.eval_block import eval_block, format_block
-from kit.grpo_report import audit, curve_summary, grpo_block, plot_reward_curves, reward_series, rise
+from kit.evaluation.block import eval_block, format_block
+from kit.evaluation.grpo_report import (
+    audit,
+    curve_summary,
+    grpo_block,
+    plot_reward_curves,
+    reward_series,
+    rise,
+)
 
 
 def _log(totals: list[float], correct: list[float], fmt: list[float]) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Tests for kit.hardware: the estimate pinned to well-known sizes and the guide's memory rules of thumb."""
+"""Tests for kit.training.memory: the estimate pinned to well-known sizes and the guide's memory rules of thumb."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pytest
 
 from kit.errors import KitError
-from kit.hardware import (
+from kit.training.memory import (
     GIB,
     MemoryEstimate,
     compare_to_measured,

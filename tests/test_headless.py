@@ -10,13 +10,13 @@ import nbformat
 import papermill
 import pytest
 
-from kit.headless import NBCLIENT_FLAG, headless_reason, is_headless
-from kit.notebook_outputs import output_stats, stderr_lines
+from kit.notebooks.outputs import output_stats, stderr_lines
 from kit.paths import repo_root
+from kit.runtime.headless import NBCLIENT_FLAG, headless_reason, is_headless
 
 # The bars that froze in executed notebooks: transformers' "Loading weights" and huggingface_hub's downloads.
 PROBE = """\
-from kit.headless import headless_reason
+from kit.runtime.headless import headless_reason
 from huggingface_hub.utils import tqdm as hub_tqdm
 from transformers.utils.logging import tqdm
 

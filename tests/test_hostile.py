@@ -807,7 +807,7 @@ def test_read_only_output_folder_is_named_not_the_temporary(tmp_path: Path, alpa
 
 def test_working_folder_variables_are_not_secrets() -> None:
     """PWD/OLDPWD end in a password-like part but hold the shell's folders: redacting them blanked every path."""
-    from kit.redact import environment_secrets, is_secret_name
+    from kit.runtime.redact import environment_secrets, is_secret_name
 
     assert not is_secret_name("PWD") and not is_secret_name("OLDPWD") and is_secret_name("DB_PWD")
     assert "/work/main" not in environment_secrets({"PWD": "/work/main", "OLDPWD": "/work/main"})

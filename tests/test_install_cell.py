@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from kit import __version__, install_cell
-from kit.install_cell import cell_source
+from kit import __version__
+from kit.notebooks import install, install_cell
+from kit.notebooks.install_cell import cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 # Left out of the shared packages: the kit itself, and the venv's own pip / setuptools.
@@ -172,7 +173,7 @@ def test_a_wrong_source_fails_with_one_clear_message(fresh: dict, tmp_path: Path
     (site / "pip.pth").write_text(f"{tmp_path / 'pip-only'}\n", encoding="utf-8")
     out = _run([str(venv / "bin" / "python"), "-c", cell_source()], tmp_path, env, timeout=120)
     assert out.returncode != 0
-    assert "KitInstallError: [kit] installing git+file://" in out.stderr
+    assert "[kit] installing git+file://" in out.stderr  # the cell's first stage: pip could not get the kit
     assert "set KIT_SOURCE" in out.stderr.splitlines()[-1]
 
 
@@ -225,9 +226,12 @@ class _FakeColab:
         if "-c" in cmd and "torch.cuda.is_available()" in cmd[-1]:
             return subprocess.CompletedProcess(cmd, 0, stdout="True\n", stderr="")
         self.calls.append(cmd[cmd.index("install") + 1:])
+        if "-c" not in cmd:  # the cell's first stage: pip install --no-deps KIT_SOURCE, the kit alone
+            self.installed = True
+            return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
         self.constraints.append(Path(cmd[cmd.index("-c") + 1]).read_text(encoding="utf-8"))
-        code = 1 if self.fail_first and len(self.calls) == 1 else 0
-        self.installed = self.installed or (code == 0 and "--no-deps" not in cmd)
+        kit_calls = [c for c in self.calls if "-c" in c and "--no-deps" not in c]
+        code = 1 if self.fail_first and len(kit_calls) == 1 and "--no-deps" not in cmd else 0
         return subprocess.CompletedProcess(cmd, code, stdout="", stderr="")
 
 
@@ -253,11 +257,12 @@ def test_on_a_colab_gpu_it_pins_cuda_torch_and_adds_the_gpu_extra(
     monkeypatch.setattr(subprocess, "run", fake.run)
     _no_kit_until_installed(fake, monkeypatch)
     exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
-    kit_calls = [c for c in fake.calls if "--no-deps" not in c]
-    expected = ["unsloth-notebook-kit[gpu]"] + (["unsloth-notebook-kit[gpu-core]"] if fail_first else [])
-    assert [c[-1] for c in kit_calls] == expected
-    assert all(c[-2] == f"git+{install_cell.REPO_URL}" for c in kit_calls)
-    assert fake.calls[-1][-3:] == ["--no-deps", *install_cell.unsloth_pins()]
+    assert fake.calls[0] == ["-q", "--no-deps", f"git+{install_cell.REPO_URL}"]  # first stage: the kit alone
+    kit_calls = [c for c in fake.calls if "-c" in c and "--no-deps" not in c]
+    expected = [f"unsloth-notebook-kit[gpu]=={__version__}"]
+    expected += [f"unsloth-notebook-kit[gpu-core]=={__version__}"] if fail_first else []
+    assert [c[-1] for c in kit_calls] == expected  # the kit's needs, with the GPU extra, next to Colab's torch
+    assert fake.calls[-1][-3:] == ["--no-deps", *install.unsloth_pins()]
     assert set(fake.constraints) == {"torch==2.8.0+cu126\ntorchvision==0.23.0+cu126\n"}  # Colab's torch stays
     assert f"installed unsloth-notebook-kit {__version__}" in capsys.readouterr().out
 
@@ -276,7 +281,7 @@ def test_kit_without_unsloth_is_not_taken_as_installed(monkeypatch: pytest.Monke
                         lambda name, *a: None if name == "unsloth" and not has_unsloth() else real_find_spec(name, *a))
     monkeypatch.setattr(subprocess, "run", fake.run)
     exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
-    assert has_unsloth() and fake.calls[-1][-3:] == ["--no-deps", *install_cell.unsloth_pins()]
+    assert has_unsloth() and fake.calls[-1][-3:] == ["--no-deps", *install.unsloth_pins()]
 
 
 def test_kit_on_pythonpath_with_its_needs_counts_as_installed(fresh: dict, tmp_path: Path) -> None:
@@ -297,25 +302,29 @@ def test_kit_on_pythonpath_with_its_needs_counts_as_installed(fresh: dict, tmp_p
     assert _listing(site) == before
 
 
-def test_kit_source_credentials_are_masked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+@pytest.mark.parametrize("stage", ["first", "second"])
+def test_kit_source_credentials_are_masked(stage: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    """Issue 26: a KIT_SOURCE with a token is printed and reported as git+https://***@host/..., never the token."""
+    """Issue 26: a KIT_SOURCE with a token is printed and reported as git+https://***@host/..., never the token,
+    whether pip fails in the cell's first stage (the kit alone) or in the kit's second (its needs)."""
     import importlib.metadata
 
     fake = _FakeColab()
-    fake.fail_first = True
     real_run = fake.run
+    failing = (lambda cmd: "install" in cmd) if stage == "first" else (lambda cmd: "install" in cmd and "-c" in cmd)
     monkeypatch.setattr(fake, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "")
-                        if "install" in cmd else real_run(cmd, **kw))
+                        if failing(cmd) else real_run(cmd, **kw))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KIT_SOURCE", "git+https://someone:ghp_s3cr3tTOKEN@example.invalid/fork/kit.git@main")
     monkeypatch.setattr(importlib.metadata, "version", fake.version)
     monkeypatch.setattr(subprocess, "run", fake.run)
     _no_kit_until_installed(fake, monkeypatch)
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises((SystemExit, RuntimeError)) as raised:
         exec(compile(cell_source(), "install cell", "exec"), {"__name__": "__main__"})
     printed = capsys.readouterr().out
     shown = "git+https://***@example.invalid/fork/kit.git@main"
-    assert f"[kit] installing {shown} next to torch==" in printed
+    if stage == "second":
+        assert isinstance(raised.value, install.KitInstallError)
+        assert f"[kit] installing {shown} next to torch==" in printed
     assert shown in str(raised.value) and "set KIT_SOURCE" in str(raised.value)
     assert "s3cr3t" not in printed + str(raised.value) and "someone" not in printed + str(raised.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import kit.model  # noqa: F401  -- unsloth before transformers, as in the notebooks
+import kit.training.model  # noqa: F401  -- unsloth before transformers, as in the notebooks
 from kit.builders import llama_cpp
 from kit.errors import KitError
 
@@ -69,7 +69,7 @@ def test_a_gguf_with_the_wrong_tokenizer_type_is_caught(tmp_path: Path, tiny_mod
     import gguf
     from transformers import AutoTokenizer
 
-    from kit.export import check_gguf_tokenizer
+    from kit.export.save import check_gguf_tokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     tokens = [tok.convert_ids_to_tokens(i) for i in range(len(tok))]
@@ -96,7 +96,7 @@ def test_kit_finds_the_cached_build_for_unsloth(unsloth_llama_cpp_restored: pyte
     build = llama_cpp.find_build()
     if build is None:
         pytest.skip("llama.cpp is not built on this machine (kit llama-cpp builds it once)")
-    from kit.export import gguf_requirements
+    from kit.export.save import gguf_requirements
 
     check = gguf_requirements(offline=True)
     assert check.ok, str(check)

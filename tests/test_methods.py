@@ -1,4 +1,4 @@
-"""The fine-tuning methods (kit.methods): refusals before loading, each CPU method building, training one step,
+"""The fine-tuning methods (kit.training.methods): refusals before loading, each CPU method building, training one step,
 saving and reloading on the tiny model, the memory estimate per method, notebook 06's table, and the accelerate
 configs that `kit export-script` writes."""
 
@@ -11,9 +11,16 @@ import pytest
 import torch
 
 from kit.errors import KitError
-from kit.hardware import METHODS as ESTIMATE_METHODS
-from kit.hardware import compare_to_measured, estimate_for_model, estimate_memory
-from kit.methods import METHODS, check_method, estimate_method, get_method, learning_rate_for, why_not
+from kit.training.memory import METHODS as ESTIMATE_METHODS
+from kit.training.memory import compare_to_measured, estimate_for_model, estimate_memory
+from kit.training.methods import (
+    METHODS,
+    check_method,
+    estimate_method,
+    get_method,
+    learning_rate_for,
+    why_not,
+)
 
 CPU_METHODS = ["lora", "dora", "full", "prefix", "prompt", "ia3", "loha", "lokr"]
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
@@ -38,14 +45,14 @@ def test_unknown_method_is_one_line() -> None:
 @NO_CUDA
 @pytest.mark.parametrize("name", ["qlora", "lora_8bit"])
 def test_bitsandbytes_methods_refused_before_loading(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kit.model
+    import kit.training.model
 
     def must_not_load(*args: object, **kwargs: object) -> None:
         raise AssertionError("loaded a model for a method that cannot run here")
 
-    monkeypatch.setattr(kit.model, "load_model", must_not_load)
+    monkeypatch.setattr(kit.training.model, "load_model", must_not_load)
     with pytest.raises(KitError) as err:
-        kit.model.load_for_training("no/such-model", method=name)
+        kit.training.methods.load_for_training("no/such-model", method=name)
     message = str(err.value)
     assert "\n" not in message
     assert f"{name} needs CUDA + bitsandbytes" in message and "never swapped silently" in message
@@ -71,7 +78,7 @@ def test_learning_rates_default_and_override() -> None:
 
 def test_plan_marks_bitsandbytes_methods_skipped_without_loading(monkeypatch: pytest.MonkeyPatch,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from kit import methods_compare
+    from kit.evaluation import methods_compare
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     rows_plan = methods_compare.plan(["qlora", "lora_8bit", "lora"], {"lora": 1e-3})
@@ -136,10 +143,10 @@ def test_cpu_method_builds_trains_saves_and_reloads(name: str, tiny_model_dir: P
                                                      train_rows: object, capsys: pytest.CaptureFixture[str]) -> None:
     from trl import SFTTrainer
 
-    from kit import methods
-    from kit.chat_format import sft_dataset
-    from kit.model import load_for_training
-    from kit.training import sft_config
+    from kit.formatting.chat_format import sft_dataset
+    from kit.training import methods
+    from kit.training.config import sft_config
+    from kit.training.methods import load_for_training
 
     model, tokenizer, summary = load_for_training(str(tiny_model_dir), max_seq_length=256, load_in_4bit=False,
                                                   dtype="float32", lora_r=8, lora_alpha=16, method=name)
@@ -176,9 +183,9 @@ def test_cpu_method_builds_trains_saves_and_reloads(name: str, tiny_model_dir: P
 
 @pytest.mark.parametrize("name", ["lora", "dora"])
 def test_notebook_05_finds_lora_and_dora_adapters(name: str, tiny_model_dir: Path, tmp_path: Path) -> None:
-    from kit import methods
-    from kit.adapters import find_adapter
-    from kit.model import load_for_training
+    from kit.evaluation.adapters import find_adapter
+    from kit.training import methods
+    from kit.training.methods import load_for_training
 
     model, tokenizer, _ = load_for_training(str(tiny_model_dir), max_seq_length=128, load_in_4bit=False,
                                             dtype="float32", lora_r=4, method=name)
@@ -189,8 +196,7 @@ def test_notebook_05_finds_lora_and_dora_adapters(name: str, tiny_model_dir: Pat
 
 
 def test_base_weights_is_a_no_op_for_full(tiny_model_dir: Path) -> None:
-    from kit.methods import base_weights
-    from kit.model import load_for_training
+    from kit.training.methods import base_weights, load_for_training
 
     model, tokenizer, _ = load_for_training(str(tiny_model_dir), max_seq_length=128, load_in_4bit=False,
                                             dtype="float32", method="full")
@@ -200,7 +206,7 @@ def test_base_weights_is_a_no_op_for_full(tiny_model_dir: Path) -> None:
 
 def test_compare_runs_scores_and_writes_the_methods_table(tiny_model_dir: Path, tmp_path: Path, train_rows: object,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from kit import methods_compare
+    from kit.evaluation import methods_compare
     from kit.runinfo import write_metrics
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -238,7 +244,7 @@ def test_compare_runs_scores_and_writes_the_methods_table(tiny_model_dir: Path, 
 
 
 def test_a_failing_method_is_a_row_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kit import methods_compare
+    from kit.evaluation import methods_compare
 
     def boom(name: str, **kwargs: object) -> None:
         raise RuntimeError("shapes do not match\nsecond line")

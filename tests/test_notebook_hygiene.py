@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 import kit
-from kit import install_cell
 from kit.cli import main as kit_main
-from kit.notebooks import dumps, normalize, notebook_parameters, problems
+from kit.notebooks import install_cell
+from kit.notebooks.files import dumps, notebook_parameters
+from kit.notebooks.hygiene import normalize, problems
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -58,13 +59,28 @@ def test_colab_gpu_metadata(path: Path) -> None:
     assert meta["kernelspec"]["name"] == "python3"
 
 
-def test_install_cell_carries_the_kit_version_source_and_unsloth_pins() -> None:
+def test_install_cell_is_short_and_carries_the_kit_version_and_source() -> None:
     cell = install_cell.cell_source()
-    assert f'KIT_VERSION = "{kit.__version__}"' in cell
+    assert len(cell.splitlines()) <= 15, cell
+    assert cell.startswith(install_cell.FIRST_LINE)
+    assert f'finish(KIT_SOURCE, clone, found, "{kit.__version__}")' in cell
     assert f'os.environ.get("KIT_SOURCE") or "git+{install_cell.REPO_URL}"' in cell
-    pins = (ROOT / "requirements-unsloth.txt").read_text(encoding="utf-8")
-    assert all(pin in pins for pin in install_cell.unsloth_pins()) and len(install_cell.unsloth_pins()) == 2
     compile(cell, "install cell", "exec")  # plain Python, no IPython magics
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_carries_the_short_install_cell(path: Path) -> None:
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if install_cell.is_install_cell(c)]
+    assert len(cells) == 1 and "".join(cells[0]["source"]) == install_cell.cell_source()
+    assert len(cells[0]["source"]) <= 15
+
+
+def test_unsloth_pins_are_the_requirements_file(tmp_path: Path) -> None:
+    from kit.notebooks import install
+
+    pins = install.unsloth_pins(ROOT)
+    assert pins == install.UNSLOTH_PINS and len(pins) == 2  # an installed kit has no requirements file
+    assert install.unsloth_pins(tmp_path) == install.UNSLOTH_PINS
 
 
 def test_clean_restores_metadata_install_cell_and_badge(tmp_path: Path) -> None:

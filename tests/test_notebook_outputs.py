@@ -1,4 +1,4 @@
-"""kit.notebook_outputs: the limits executed notebooks are held to (cell lines, printed dicts, cut answers)."""
+"""kit.notebooks.outputs: the limits executed notebooks are held to (cell lines, printed dicts, cut answers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from kit.cli import main as kit_main
-from kit.notebook_outputs import LIMITS, output_stats, problems
+from kit.notebooks.outputs import LIMITS, output_stats, problems
 
 
 def _notebook(path: Path, outputs: list[list[dict]]) -> Path:
@@ -39,7 +39,7 @@ def test_counts_dicts_cut_answers_and_lines_per_cell(tmp_path: Path, capsys) -> 
 def test_display_lines_and_ordinary_text_pass(tmp_path: Path) -> None:
     quiet = _notebook(tmp_path / "quiet.ipynb", [
         [_out("  step  epoch     loss\n     6 0.1250   6.0305\n")],
-        [_out("after     │ The answer is 3...\nreference │ Wait...\n")],  # kit.display never cuts: a model's own '...'
+        [_out("after     │ The answer is 3...\nreference │ Wait...\n")],  # kit.evaluation.display never cuts: a model's own '...'
         [_out("before: {'rouge_l': 0.1}\n[generate] 8/8 prompts, batch 1/1, 2.5s\n")],
     ])
     stats = output_stats(quiet)

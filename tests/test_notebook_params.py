@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.notebook_params import help_problems, markdown_table, readme_region, unused_parameters, write_readme
-from kit.notebooks import notebook_parameters, notebook_paths
+from kit.notebooks.files import notebook_parameters, notebook_paths
+from kit.notebooks.params import help_problems, markdown_table, readme_region, unused_parameters, write_readme
 from kit.paths import repo_root
 
 NOTEBOOKS = notebook_paths()

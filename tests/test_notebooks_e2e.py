@@ -89,7 +89,7 @@ def test_grpo_ran_with_preflight(batch: tuple[Path, int]) -> None:
 def test_adapter_reloads(batch: tuple[Path, int], name: str) -> None:
     from safetensors.torch import load_file
 
-    from kit.model import load_model
+    from kit.training.model import load_model
 
     output = _run_dir(batch[0], name) / "output"
     saved = load_file(str(output / "adapter_model.safetensors"))
@@ -149,18 +149,18 @@ STDERR_LINES = {"alpaca": 0, "medical": 0, "grpo": 4, "dpo": 0, "evaluate": 0}
 
 @pytest.mark.parametrize("name", list(STDERR_LINES))
 def test_executed_notebooks_are_quiet(batch: tuple[Path, int], name: str) -> None:
-    from kit.notebook_outputs import output_stats, problems
+    from kit.notebooks.outputs import output_stats, problems
 
     run = _run_dir(batch[0], name)
     stats = output_stats(next(run.glob("*.ipynb")))
     assert stats.widgets == 0 and stats.errors == 0
     assert stats.stderr_lines <= STDERR_LINES[name], stats.stderr_by_cell
     assert stats.images >= 1  # every plot is inline in the executed notebook
-    # kit.notebook_outputs.LIMITS: no cell floods the page, no per-step dicts, no answer cut with "...".
+    # kit.notebooks.outputs.LIMITS: no cell floods the page, no per-step dicts, no answer cut with "...".
     assert problems(stats) == []
 
 
-# The training notebooks show held-out answers in full (kit.display) and print a verdict next to every gain.
+# The training notebooks show held-out answers in full (kit.evaluation.display) and print a verdict next to every gain.
 READABLE = {"alpaca": ("better", "unclear", "worse"), "medical": ("更好", "不确定", "更差"),
             "dpo": ("better", "unclear", "worse")}
 
@@ -171,7 +171,7 @@ def test_executed_notebooks_show_answers_and_verdicts(batch: tuple[Path, int], n
     nb = json.loads(next(run.glob("*.ipynb")).read_text(encoding="utf-8"))
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     block = _load(run / "metrics.json")["eval"]
-    assert " │ " in text  # kit.display's answers
+    assert " │ " in text  # kit.evaluation.display's answers
     lines = [ln for ln in text.splitlines() if any(f"{m}: " in ln and "->" in ln for m in block["gain"])]
     assert len(lines) >= len(block["gain"])  # every gain printed ...
     assert all(any(v in ln for v in READABLE[name]) for ln in lines)  # ... with its verdict on the same line

@@ -1,4 +1,4 @@
-"""The parity gate (kit.parity): template check, bounds, metrics; end to end on SmolLM2 where llama.cpp is built."""
+"""The parity gate (kit.export.parity): template check, bounds, metrics; end to end on SmolLM2 where llama.cpp is built."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kit.model  # noqa: F401  -- unsloth before peft/trl, as in the notebooks
+import kit.training.model  # noqa: F401  -- unsloth before peft/trl, as in the notebooks
 from kit.errors import KitError
-from kit.export import modelfile_text
-from kit.ollama_template import parse_modelfile, render
-from kit.parity import compare, gate, template_check
+from kit.export.ollama_template import parse_modelfile, render
+from kit.export.parity import compare, gate, template_check
+from kit.export.save import modelfile_text
 
 SMOLLM2_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
@@ -80,7 +80,7 @@ def test_an_eos_that_differs_from_the_modelfile_stop_is_caught(tokenizer: object
 
 
 def test_alpaca_text_template_is_checked_too(tokenizer: object) -> None:
-    from kit.prompts import render_prompt
+    from kit.formatting.prompts import render_prompt
 
     text = modelfile_text(tokenizer, "m.gguf", template="alpaca_en")
     prompts = [render_prompt({"instruction": q}, "alpaca_en") for q in ("Say hi", "Add 2+2\nand explain")]
@@ -156,7 +156,7 @@ def test_parity_gate_end_to_end_on_smollm2(smollm2_dir: Path, tmp_path: Path, mo
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kit.parity import PARITY_FILE, run_parity, table
+    from kit.export.parity import PARITY_FILE, run_parity, table
 
     tok = AutoTokenizer.from_pretrained(str(smollm2_dir))
     base = AutoModelForCausalLM.from_pretrained(str(smollm2_dir), dtype=torch.float32)

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from kit.evaluate import plot_comparison
+from kit.evaluation.scoring import plot_comparison
 from kit.plots import (
     AFTER_STYLE,
     BEFORE_STYLE,
@@ -96,7 +96,7 @@ def test_plots_show_inline_in_an_executed_notebook(tmp_path, monkeypatch, headle
     nb.cells = [
         nbformat.v4.new_code_cell(
             f"import sys; sys.path.insert(0, {str(__import__('kit').__path__[0] + '/..')!r})\n"
-            "from kit.training import plot_loss\n"
+            "from kit.plots import plot_loss\n"
             f"fig = plot_loss([{{'step': 1, 'loss': 1.0}}, {{'step': 2, 'loss': 0.5}}], path={str(tmp_path / 'a.png')!r},"
             " title='训练损失')"
         )

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kit.errors import KitError
-from kit.hardware import cpu_precision, resolve_dtype
+from kit.runtime.precision import cpu_precision, resolve_dtype
 
 
 def fake_cpu(monkeypatch: pytest.MonkeyPatch, capability: str, bf16: bool, amx: bool = False) -> None:
@@ -50,7 +50,7 @@ def test_real_cpu_capability_env(tmp_path) -> None:
     import subprocess
     import sys
 
-    code = "from kit.hardware import resolve_dtype; print(resolve_dtype('auto')[1])"
+    code = "from kit.runtime.precision import resolve_dtype; print(resolve_dtype('auto')[1])"
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "cpu: DEFAULT, no native bf16 (held by ATEN_CPU_CAPABILITY=default) -> float32"
@@ -74,7 +74,7 @@ def test_cuda_keeps_unsloths_rule(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_choice_is_printed_once_and_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    import kit.model as model
+    import kit.training.model as model
     from kit.runinfo import device_info
 
     fake_cpu(monkeypatch, "AVX2", False)
@@ -87,7 +87,7 @@ def test_choice_is_printed_once_and_recorded(monkeypatch: pytest.MonkeyPatch, ca
 
 
 def test_memory_estimate_follows_dtype_and_device() -> None:
-    from kit.hardware import estimate_memory
+    from kit.training.memory import estimate_memory
 
     cpu = estimate_memory("135M", "lora", 256, 8, dtype="float32", device="cpu")
     gpu = estimate_memory("135M", "lora", 256, 8, dtype="bf16", device="cuda")

@@ -1,10 +1,10 @@
-"""kit.preference_eval: the length-normalised preference, the implicit-reward accuracy with its ci95, the lines."""
+"""kit.evaluation.preference: the length-normalised preference, the implicit-reward accuracy with its ci95, the lines."""
 
 from __future__ import annotations
 
 import pytest
 
-from kit.preference_eval import DPO_METRICS, dpo_lines, preference_scores, stats_line
+from kit.evaluation.preference import DPO_METRICS, dpo_lines, preference_scores, stats_line
 
 
 def test_length_normalised_preference_undoes_the_length_bias() -> None:

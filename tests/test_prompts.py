@@ -8,16 +8,16 @@ import warnings
 import pytest
 from data_fixtures import tiny_tokenizer
 
-from kit import prompts
 from kit.errors import KitError
-from kit.prompts import (
+from kit.formatting import prompts
+from kit.formatting.checks import check_formatting
+from kit.formatting.prompts import (
     ALPACA_EN,
     MEDICAL_INSTRUCTION,
     TEMPLATES,
     FormattingError,
     alpaca_formatter,
     chat_formatter,
-    check_formatting,
     get_template,
     render_prompt,
     to_messages,

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from kit.errors import KitError
-from kit.prompts import REASONING_SYSTEM_PROMPT_HASH, REASONING_SYSTEM_PROMPT_XML, REASONING_SYSTEM_PROMPT_ZH
+from kit.formatting.prompts import (
+    REASONING_SYSTEM_PROMPT_HASH,
+    REASONING_SYSTEM_PROMPT_XML,
+    REASONING_SYSTEM_PROMPT_ZH,
+)
 from kit.rewards import (
     DEFAULT_REWARDS,
     answer_format,

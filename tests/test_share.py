@@ -9,8 +9,8 @@ from typing import ClassVar
 
 import pytest
 
-import kit.share
-from kit.share import hub_token, push_to_hub
+import kit.export.share
+from kit.export.share import hub_token, push_to_hub
 
 SECRET = "hf_test_secret_do_not_write_0123456789"
 
@@ -139,5 +139,5 @@ def test_real_client_with_the_hub_unreachable(adapter: Path, monkeypatch, capsys
     """The real HfApi, no fake: HF_HUB_OFFLINE=1 means no request is even tried."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_TOKEN", SECRET)
-    assert kit.share.push_to_hub("me/tiny-adapter", adapter) is None
+    assert kit.export.share.push_to_hub("me/tiny-adapter", adapter) is None
     assert "HF_HUB_OFFLINE" in capsys.readouterr().out

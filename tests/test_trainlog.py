@@ -1,10 +1,10 @@
-"""kit.trainlog: a compact row every N steps with interval means, and no per-step dicts from the trainer."""
+"""kit.training.trainlog: a compact row every N steps with interval means, and no per-step dicts from the trainer."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from kit.trainlog import IntervalLog, default_every, settings_line
+from kit.training.trainlog import IntervalLog, default_every, settings_line
 
 
 def test_rows_hold_interval_means_not_single_batches() -> None:
@@ -42,15 +42,15 @@ def test_settings_line_reads_the_trainer_arguments() -> None:
 
 
 def test_quiet_trainer_prints_rows_and_no_dicts(tiny_model_dir, tmp_path, capsys) -> None:
-    from kit.model import load_for_training  # unsloth before trl
+    from kit.training.methods import load_for_training  # unsloth before trl
 
     model, tokenizer, _ = load_for_training(str(tiny_model_dir), max_seq_length=64, load_in_4bit=False,
                                             lora_r=4, lora_alpha=4, seed=1, dtype="float32")
     from trl import SFTTrainer
 
-    from kit.chat_format import sft_dataset
-    from kit.training import sft_config
-    from kit.trainlog import quiet
+    from kit.formatting.chat_format import sft_dataset
+    from kit.training.config import sft_config
+    from kit.training.trainlog import quiet
 
     records = [{"instruction": f"Say {i}.", "input": "", "output": f"{i} {i}"} for i in range(12)]
     trainer = SFTTrainer(model=model, processing_class=tokenizer,

@@ -78,7 +78,7 @@ def describe_plan(plan: Plan, resume: bool = False) -> list[str]:
     """The expanded plan as text: run id, notebook, parameters and dependencies of each run."""
     from kit.batch.manifest import display_path
     from kit.batch.runner import completed_manifest
-    from kit.redact import environment_secrets, redact, secret_values
+    from kit.runtime.redact import environment_secrets, redact, secret_values
 
     lines = [f"{plan.label}: {len(plan.runs)} runs → {plan.out_dir} (dry run: nothing is executed)"]
     for spec in plan.runs:

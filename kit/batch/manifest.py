@@ -13,7 +13,7 @@ while it executes)::
 
 ``env`` keeps every variable's name, but secret-looking ones (TOKEN, KEY, SECRET, PASSWORD, PAT, ... and the
 Hugging Face / W&B token names) are written as ``"<redacted>"``, and the whole manifest is redacted by value
-too (token shapes, URL passwords, known secret values: :mod:`kit.redact`): a manifest never holds a token.
+too (token shapes, URL passwords, known secret values: :mod:`kit.runtime.redact`): a manifest never holds a token.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from kit.paths import repo_root
-from kit.redact import REDACTED as REDACTED
-from kit.redact import is_secret_name as is_secret_name
-from kit.redact import redact
-from kit.redact import redact_env as redact_env
 from kit.runinfo import sha256_file
+from kit.runtime.redact import REDACTED as REDACTED
+from kit.runtime.redact import is_secret_name as is_secret_name
+from kit.runtime.redact import redact
+from kit.runtime.redact import redact_env as redact_env
 
 VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "unsloth", "unsloth_zoo", "accelerate", "papermill")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -176,7 +176,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
     """Write ``value`` as indented JSON atomically (a reader never sees half a file), redacted by name and by
-    value (:mod:`kit.redact`): a manifest never holds a token."""
+    value (:mod:`kit.runtime.redact`): a manifest never holds a token."""
     from kit.errors import RunFailed
 
     value = redact(value)

@@ -13,7 +13,7 @@ import re
 import sys
 from typing import Any
 
-from kit.redact import is_secret_name
+from kit.runtime.redact import is_secret_name
 
 MARKER = "kit-secret-env:"
 

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
-from kit.notebooks import notebook_parameters
+from kit.notebooks.files import notebook_parameters
 from kit.paths import repo_root
-from kit.redact import is_secret_name
+from kit.runtime.redact import is_secret_name
 
 _TOP_KEYS = ("runs", "defaults", "grid", "env")
 _ENTRY_KEYS = ("notebook", "parameters", "name", "resources")
@@ -526,7 +526,7 @@ def _finish(specs: list[RunSpec], out_dir: Path, label: str) -> None:
         paths = {ref: str(by_name[target].output_dir) for ref, target in spec.references.items()}
         spec.parameters = _substitute(spec.written, paths)
         if spec.parameters.get("eval_samples") == 0 and "eval_samples" in spec.notebook_defaults:
-            from kit.eval_block import EVAL_SAMPLES_ZERO
+            from kit.evaluation.block import EVAL_SAMPLES_ZERO
 
             raise KitError(f"{label}: {spec.label}: {EVAL_SAMPLES_ZERO}")
         given = spec.parameters.get("output_dir")

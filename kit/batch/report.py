@@ -199,7 +199,7 @@ def gain_lines(manifests: list[dict[str, Any]]) -> list[str]:
     ``01-alpaca: rouge_l 0.3688 -> 0.4229 (+0.0541, ci95 +0.0100..+0.1000, better), bleu ... (n=48)``;
     *better* when the 95% interval of the gain is above 0, *worse* when it is below 0, else *unclear*.
     """
-    from kit.eval_block import verdict
+    from kit.evaluation.block import verdict
 
     lines = []
     for manifest in manifests:

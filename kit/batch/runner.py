@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kit.batch.backends import Backend, run_command
+from kit.batch.backends.base import Backend, run_command
 from kit.batch.manifest import (
     data_files,
     display_path,
@@ -40,8 +39,7 @@ from kit.batch.processes import stop_tree
 from kit.batch.reference import check_trace
 from kit.batch.report import plot_loss_curves, progress_line, write_summary
 from kit.batch.resources import JobSlot, detect_device
-from kit.paths import repo_root
-from kit.redact import environment_secrets, redact, remember_secrets, secret_values
+from kit.runtime.redact import environment_secrets, redact, remember_secrets, secret_values
 
 POLL_S = 0.05
 FINAL_STATUSES = ("completed", "failed", "skipped", "interrupted")
@@ -78,18 +76,6 @@ class BatchResult:
 HEADLESS_ENV = {"KIT_HEADLESS": "1", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
-KERNEL_START_TIMEOUT_S = 300
-
-
-def papermill_command(spec: RunSpec, executed: Path, parameters_file: Path) -> list[str]:
-    """The papermill invocation for one run (kernel python3, working directory the repository root)."""
-    return [
-        sys.executable, "-m", "kit.batch.papermill_secrets", str(spec.notebook), str(executed), "-f", str(parameters_file),
-        "-k", "python3", "--cwd", str(repo_root()), "--no-progress-bar", "--log-output",
-        # papermill's 60 s kernel start limit fails runs on a busy 2-core machine (a fresh venv's first imports
-        # next to a Ray cluster took longer): a slow start is not a failed run.
-        "--start-timeout", str(KERNEL_START_TIMEOUT_S),
-    ]
 
 
 def completed_manifest(spec: RunSpec) -> dict[str, Any] | None:

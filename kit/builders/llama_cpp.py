@@ -4,7 +4,7 @@ The 77 MB sdist on PyPI carries the whole llama.cpp tree under ``vendor/llama.cp
 ``gguf-py`` and ``tools/quantize``. This module downloads it with pip (registry only; a cached copy is reused),
 builds ``llama-quantize`` and the shared ``libllama`` with cmake, and keeps llama-cpp-python's low-level ctypes
 bindings of that same tree next to them, so Python can run a GGUF with greedy decoding and read its logits
-(:mod:`kit.gguf_runtime`). Everything lives in a cache outside the repository: ``$KIT_LLAMA_CPP_DIR``, else
+(:mod:`kit.export.gguf_runtime`). Everything lives in a cache outside the repository: ``$KIT_LLAMA_CPP_DIR``, else
 ``~/.cache/unsloth-notebook-kit/llama.cpp-0.3.36``. Unsloth is pointed at ``<cache>/src/vendor/llama.cpp``
 (``UNSLOTH_LLAMA_CPP_PATH``), where the built quantizer is linked beside the converter as Unsloth expects.
 """

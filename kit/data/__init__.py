@@ -12,19 +12,11 @@ from __future__ import annotations
 from kit.data.alpaca import load_alpaca
 from kit.data.chat import load_chat, template_inputs
 from kit.data.gsm8k import extract_final_answer, load_gsm8k, strip_calculator_annotations
+from kit.data.load import LOADERS, load_data
 from kit.data.medical import load_medical
 from kit.data.preference import load_preference
-from kit.data.registry import load_data
 from kit.data.report import FileReport, LoadReport
 from kit.data.split import train_holdout_split
-
-LOADERS = {
-    "alpaca": load_alpaca,
-    "chat": load_chat,
-    "medical": load_medical,
-    "gsm8k": load_gsm8k,
-    "preference": load_preference,
-}
 
 __all__ = [
     "LOADERS",

@@ -7,7 +7,7 @@ Cleaning rules: every field is stripped at the edges (full-width spaces included
 ``输出：`` (full-width or ASCII colon) is removed from input / output respectively; a missing
 ``input`` becomes "". ``system`` (a string) and ``history`` (a list of ``[instruction, response]`` pairs, the
 earlier turns) are kept: the dataset has ``system`` and ``history`` columns when any kept record carries one,
-and :func:`kit.prompts.to_messages` makes them the system message and the earlier turns. Skipped and counted:
+and :func:`kit.formatting.prompts.to_messages` makes them the system message and the earlier turns. Skipped and counted:
 rows that are not objects, invalid JSONL lines (counted as "invalid_json" with the first bad line number in the
 file's notes; a broken JSON *array* raises :class:`KitError` instead since nothing after the error can be
 read), a missing instruction/output key, list/object values where text belongs, a malformed history

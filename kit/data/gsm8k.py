@@ -17,7 +17,7 @@ from typing import Any
 from kit.data.report import LoadReport
 from kit.data.sources import Spec, build_report, load_records, resolve
 from kit.data.text import as_text, strip_edges
-from kit.prompts import REASONING_SYSTEM_PROMPT
+from kit.formatting.prompts import REASONING_SYSTEM_PROMPT
 
 _ANNOTATION = re.compile(r"<<[^<>]*>>")
 SPEC = Spec("gsm8k", required=(("question",), ("answer",)))

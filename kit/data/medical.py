@@ -20,7 +20,7 @@ a row-by-row ``iterrows`` loader with the same rules and the same kept records, 
 (the imported libraries included). Two files are cleaned at a time in threads; Arrow allocates from the
 system allocator during the load and freed memory is handed back between files.
 
-Output columns: instruction (:data:`kit.prompts.MEDICAL_INSTRUCTION`), input (the question), output (the
+Output columns: instruction (:data:`kit.formatting.prompts.MEDICAL_INSTRUCTION`), input (the question), output (the
 answer), department (from the folder), sub_department (the CSV's own ``department`` column), title.
 """
 
@@ -42,7 +42,7 @@ from kit.data.report import SAMPLES_PER_REASON, FileReport, LoadReport
 from kit.data.sources import Spec
 from kit.data.text import MISSING_TEXTS
 from kit.errors import KitError
-from kit.prompts import MEDICAL_INSTRUCTION
+from kit.formatting.prompts import MEDICAL_INSTRUCTION
 from kit.runinfo import record_data_file
 
 # Accepted header names (compared stripped and lower-cased), first match wins.

@@ -11,12 +11,9 @@ U+FFFD, left where a codec failed upstream) and ``mojibake`` (UTF-8 read as Lati
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kit.data.text import TEMPLATE_PLACEHOLDER
-
-if TYPE_CHECKING:
-    from kit.data.report import LoadReport
 
 REPLACEMENT_CHAR = "\ufffd"
 # UTF-8 bytes decoded as Latin-1 or cp1252: Ã/Â before a continuation-range character, or the â€ of quotes.
@@ -71,7 +68,17 @@ def _openings(series: Any) -> Any:
     return pd.Series(cjk_open.where(cjk, latin_open), index=series.index)
 
 
-def quality_summary(report: LoadReport, tokenizer: Any = None, *, top: int = 5) -> dict[str, Any]:
+class ReportView(Protocol):
+    """What the summary reads of a :class:`kit.data.report.LoadReport` (which calls it, so it cannot import it)."""
+
+    dataset: Any
+    skipped: dict[str, int]
+    text_fields: tuple[str, ...]
+    category_fields: tuple[str, ...]
+    opening_field: str | None
+
+
+def quality_summary(report: ReportView, tokenizer: Any = None, *, top: int = 5) -> dict[str, Any]:
     """The quality section of :meth:`LoadReport.to_dict` (token lengths only when ``tokenizer`` is given)."""
     dataset = report.dataset
     skipped_dups = report.skipped.get("duplicate", 0)

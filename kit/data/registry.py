@@ -236,28 +236,6 @@ def list_entries(file: str | os.PathLike[str]) -> list[Entry]:
     return entries
 
 
-def load_data(data_path: str | os.PathLike[str], kind: str | None = None, **options: Any) -> tuple[Any, Any]:
-    """Load ``data_path`` with the loader ``kind`` names, or the one its registry entry names.
-
-    Options go to the loader (``columns``, ``config``, ``split``, ...). A registry entry's unsupported fields
-    are listed in the first file's notes (``registry_ignored``).
-    """
-    from kit.data import LOADERS
-
-    text = os.fspath(data_path)
-    entry = read_entry(*parse_registry_path(text)) if text.startswith("registry:") else None
-    if entry is not None:
-        if kind is not None and kind != entry.kind:
-            raise KitError(
-                f"{text}: entry {entry.name!r} is {entry.describe()}, read by --kind {entry.kind}, not {kind}"
-            )
-        kind = entry.kind
-    if kind not in LOADERS:
-        raise KitError(f"{text}: say which loader reads it: kind is one of {sorted(LOADERS)}")
-    dataset, report = LOADERS[kind](text, **options)
-    return dataset, report
-
-
 def note_unsupported(report: Any, data_path: str | os.PathLike[str]) -> None:
     """Put a registry entry's unsupported fields into the first file's notes (no-op for other data paths)."""
     text = os.fspath(data_path)

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from kit.errors import KitError
-from kit.prompts import REASONING_SYSTEM_PROMPT_HASH, REASONING_SYSTEM_PROMPT_XML, REASONING_SYSTEM_PROMPT_ZH
+from kit.formatting.prompts import (
+    REASONING_SYSTEM_PROMPT_HASH,
+    REASONING_SYSTEM_PROMPT_XML,
+    REASONING_SYSTEM_PROMPT_ZH,
+)
 from kit.rewards.numbers import region_token, token_value
 
 TRAILING_PENALTY_PER_CHAR = 0.001  # of the count reward's unit range, per character after the final part

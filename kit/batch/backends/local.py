@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import IO
 
-from kit.batch.backends import PYTHON
+from kit.batch.backends.base import PYTHON
 from kit.batch.plan import RunSpec
 from kit.batch.resources import JobSlot, job_slots
 from kit.paths import repo_root

@@ -2,7 +2,7 @@
 ``accelerate launch`` (DDP), instead of one papermill kernel.
 
 ``python -m kit.batch.backends.multi_gpu NOTEBOOK EXECUTED PARAMETERS.yaml --num-processes N`` exports the
-notebook with :mod:`kit.export_script` next to ``EXECUTED`` (``train.py``), passes the run's parameters as
+notebook with :mod:`kit.notebooks.export_script` next to ``EXECUTED`` (``train.py``), passes the run's parameters as
 ``--name value`` options, and leaves a copy of the notebook at ``EXECUTED`` whose papermill metadata
 carries the duration and whether it failed, so the runner's manifest reads it as it reads papermill's.
 """
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from kit.batch.papermill_secrets import resolve
-    from kit.export_script import export_script
-    from kit.notebooks import notebook_parameters
+    from kit.notebooks.export_script import export_script
+    from kit.notebooks.files import notebook_parameters
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from kit.batch.backends import as_dict, describe_handle_error, resources_of
+from kit.batch.backends.base import as_dict, describe_handle_error, resources_of
 from kit.batch.plan import RunSpec
 from kit.batch.resources import JobSlot
 from kit.paths import repo_root

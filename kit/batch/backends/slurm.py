@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from kit.batch.backends import as_dict, describe_handle_error, resources_of
+from kit.batch.backends.base import as_dict, describe_handle_error, resources_of
 from kit.batch.plan import RunSpec
 from kit.batch.resources import JobSlot
 from kit.paths import repo_root
-from kit.redact import is_secret_entry
+from kit.runtime.redact import is_secret_entry
 
 STOP_GRACE_S = 15.0
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kit.batch.backends import PYTHON
+from kit.batch.backends.base import PYTHON
 
 COPY_BACK_ENV = "KIT_BATCH_COPY_BACK"
 

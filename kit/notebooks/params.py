@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
-from kit.notebooks import notebook_parameters, notebook_paths, parameters_cell, read_notebook
+from kit.notebooks.files import notebook_parameters, notebook_paths, parameters_cell, read_notebook
 
 README_START = "<!-- params:start -->"
 README_END = "<!-- params:end -->"

@@ -16,7 +16,7 @@ import unsloth  # noqa: F401  -- first, on purpose: it patches transformers, pef
 # Every attention and MLP projection, as Unsloth's notebooks use.
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
-# The compute dtype of the model last loaded by load_model ("bfloat16", ...): kit.training.precision_flags
+# The compute dtype of the model last loaded by load_model ("bfloat16", ...): kit.training.config.precision_flags
 # follows it, so a trainer config built after loading never asks for a precision the model is not in.
 last_loaded_dtype: str | None = None
 # How the last load chose its dtype: {"asked": "auto", "dtype": "float32", "reason": "cpu: AVX2, ..."}
@@ -97,7 +97,7 @@ def load_model(
 ) -> tuple[Any, Any]:
     """``FastLanguageModel.from_pretrained`` with a local-path fallback; returns ``(model, tokenizer)``.
 
-    ``dtype="auto"`` (or None) picks the precision the device computes fast (:func:`kit.hardware.resolve_dtype`):
+    ``dtype="auto"`` (or None) picks the precision the device computes fast (:func:`kit.runtime.precision.resolve_dtype`):
     on CPU bf16 only with native bf16 instructions, else float32; on CUDA bf16 where supported, else fp16.
     The choice and its reason are printed once per process and recorded in ``metrics.json`` (``device``).
     ``fast_inference=True`` asks for Unsloth's vLLM generation (:func:`fast_inference_args`).
@@ -122,9 +122,9 @@ def load_model(
 
 
 def choose_dtype(dtype: Any = "auto") -> str:
-    """The dtype name to load in (:func:`kit.hardware.resolve_dtype`); an automatic choice is printed once per
+    """The dtype name to load in (:func:`kit.runtime.precision.resolve_dtype`); an automatic choice is printed once per
     process with its reason ("[precision] cpu: AVX2, no native bf16 -> float32") and kept in ``last_precision``."""
-    from kit.hardware import resolve_dtype
+    from kit.runtime.precision import resolve_dtype
 
     global last_precision
     name, reason = resolve_dtype(dtype)
@@ -186,37 +186,6 @@ def fast_inference_args(max_lora_rank: int = 16, gpu_memory_utilization: float =
         print("[model] fast_inference ignored: vllm is not installed (pip install vllm); generating with transformers")
         return {}
     return {"fast_inference": True, "max_lora_rank": max_lora_rank, "gpu_memory_utilization": gpu_memory_utilization}
-
-
-def load_for_training(
-    model_name: str,
-    max_seq_length: int = 2048,
-    load_in_4bit: bool = True,
-    lora_r: int = 16,
-    lora_alpha: int = 16,
-    dtype: str | None = "auto",
-    seed: int = 3407,
-    fast_inference: bool = False,
-    method: str = "lora",
-    **lora_kwargs: Any,
-) -> tuple[Any, Any, ModelSummary]:
-    """Load, put the fine-tuning ``method`` on the model (LoRA by default; :mod:`kit.methods` lists the others)
-    and print a one-line summary: ``(model, tokenizer, summary)``. A method that cannot run here (4-/8-bit without
-    CUDA and bitsandbytes) stops with one line before anything is loaded; ``full`` prints its checkpoint size."""
-    from kit import methods
-
-    chosen = methods.check_method(method)
-    extra = {"fast_inference": True, "max_lora_rank": lora_r} if fast_inference else {}
-    model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, dtype=dtype,
-                                  **methods.load_kwargs(chosen.name, load_in_4bit), **extra)
-    model = methods.build(model, chosen.name, model_name=resolve_model_name(model_name), r=lora_r, alpha=lora_alpha,
-                          seed=seed, **lora_kwargs)
-    summary = describe(model, model_name)
-    print(f"[model] {summary}" + ("" if chosen.name == "lora" else f", method {chosen.name}"))
-    warning = methods.size_warning(chosen.name, summary.total_params, summary.dtype)
-    if warning:
-        print(warning)
-    return model, tokenizer, summary
 
 
 def for_inference(model: Any) -> Any:

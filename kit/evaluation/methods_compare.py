@@ -1,8 +1,8 @@
 """Notebook 06's engine: train each fine-tuning method on the same data, model, seed and token budget, and compare.
 
 Each method loads a fresh base model (never stacked on the previous one), trains, is scored on the same held-out
-records, saves the method's way (:mod:`kit.methods`) and is freed before the next. The base model's "before"
-answers are scored once and paired with every method's "after" (:func:`kit.eval_block.table_block`). A method
+records, saves the method's way (:mod:`kit.training.methods`) and is freed before the next. The base model's "before"
+answers are scored once and paired with every method's "after" (:func:`kit.evaluation.block.table_block`). A method
 that cannot run here is a "skipped: ..." row; one that fails while running is a "failed: ..." row: never replaced.
 """
 
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from kit.errors import KitError
-from kit.methods import METHODS, get_method, learning_rate_for, why_not
+from kit.training.methods import METHODS, get_method, learning_rate_for, why_not
 
 SKIP_NOTE = "skipped: needs CUDA + bitsandbytes"
 
@@ -119,8 +119,8 @@ def _free(*objects: Any) -> None:
 def score_base(model_name: str, eval_records: Any, template: str, *, max_seq_length: int, dtype: str | None,
                max_new_tokens: int, batch_size: int = 16) -> Any:
     """The base model's greedy answers to the held-out records, scored once (every method's "before")."""
-    from kit.evaluate import sft_eval
-    from kit.model import for_inference, load_model
+    from kit.evaluation.scoring import sft_eval
+    from kit.training.model import for_inference, load_model
 
     model, tokenizer = load_model(model_name, max_seq_length=max_seq_length, load_in_4bit=False, dtype=dtype)
     for_inference(model)
@@ -138,14 +138,14 @@ def run_method(name: str, *, model_name: str, train_records: Any, eval_records: 
     """Load a fresh base, put ``name`` on it, train, score, save, free; the method's row (with its eval block)."""
     from trl import SFTTrainer
 
-    from kit import methods
-    from kit.chat_format import sft_dataset
-    from kit.eval_block import table_block
-    from kit.evaluate import SFT_METRICS, sft_eval
-    from kit.model import describe, for_inference, for_training, load_model
+    from kit.evaluation.block import table_block
+    from kit.evaluation.scoring import SFT_METRICS, sft_eval
+    from kit.formatting.chat_format import sft_dataset
     from kit.runinfo import Stopwatch, loss_trace
-    from kit.training import seed_everything, sft_config
-    from kit.trainlog import quiet
+    from kit.training import methods
+    from kit.training.config import seed_everything, sft_config
+    from kit.training.model import describe, for_inference, for_training, load_model
+    from kit.training.trainlog import quiet
 
     method = methods.check_method(name)
     _free()
@@ -330,10 +330,10 @@ def add_methods_table(metrics_path: str | os.PathLike[str], rows: list[dict[str,
 
 def estimates_table(model_name: str, names: list[str], *, seq_len: int, batch: int, lora_r: int = 16,
                     dtype: str | None = "auto") -> Any:
-    """:func:`kit.hardware.estimate_for_model` for each method, one row each (GiB), before anything is loaded."""
+    """:func:`kit.training.memory.estimate_for_model` for each method, one row each (GiB), before anything is loaded."""
     import pandas as pd
 
-    from kit.hardware import estimate_for_model
+    from kit.training.memory import estimate_for_model
 
     records = []
     for name in names:

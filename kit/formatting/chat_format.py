@@ -2,7 +2,7 @@
 
 ``template="auto"`` (the default everywhere here) renders records through the tokenizer's own chat template
 when it has one, else through the Alpaca text template (``fallback``); ``"chat"`` insists on the chat
-template; a name from :data:`kit.prompts.TEMPLATES` (or a custom format string) picks that text template.
+template; a name from :data:`kit.formatting.prompts.TEMPLATES` (or a custom format string) picks that text template.
 
 Chat training data is pre-tokenized (``input_ids``, ``attention_mask``, ``labels`` with -100 outside the
 assistant turns), which TRL 1.15's SFTTrainer and Unsloth's prepare step both use as is. Assistant spans are
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kit.errors import KitError
-from kit.prompts import (
+from kit.formatting.prompts import (
     MEDICAL_INSTRUCTION,
     TEMPLATES,
     FormattingError,
@@ -27,7 +27,7 @@ from kit.prompts import (
     render_prompt,
 )
 
-# The medical-assistant prompt of kit.prompts.MEDICAL_ZH, as a system message for chat models.
+# The medical-assistant prompt of kit.formatting.prompts.MEDICAL_ZH, as a system message for chat models.
 MEDICAL_SYSTEM = "你是一名专业的医疗助手，请根据指令，准确、清晰地回答患者的问题。"
 MEDICAL_QUESTION_LABEL = "问题："
 STYLES = ("alpaca", "medical")
@@ -359,7 +359,7 @@ def generation_prompt(
     """The prompt the model answers at evaluation: everything before the final answer, in the training format.
 
     Chat: the messages without the final assistant turn, rendered with ``add_generation_prompt=True``.
-    Text: :func:`kit.prompts.render_prompt` with the resolved template.
+    Text: :func:`kit.formatting.prompts.render_prompt` with the resolved template.
     """
     resolved = resolve_template(tokenizer, template, fallback=fallback or default_fallback(style))
     if resolved != "chat":

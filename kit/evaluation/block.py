@@ -133,7 +133,7 @@ def table_block(
     warmup_table: Any = None,
     **kw: Any,
 ) -> dict:
-    """:func:`eval_block` from two (or, with ``warmup_table``, three) :func:`kit.evaluate.evaluate_generations`
+    """:func:`eval_block` from two (or, with ``warmup_table``, three) :func:`kit.evaluation.scoring.evaluate_generations`
     tables on the same items."""
     tables = {"before": before_table, "after": after_table}
     if warmup_table is not None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kit.errors import KitError
-from kit.evaluate import EVAL_SET_FILE
+from kit.evaluation.scoring import EVAL_SET_FILE
 from kit.paths import resolve_path
 
 ADAPTER_CONFIG = "adapter_config.json"

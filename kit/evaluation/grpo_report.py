@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kit.errors import KitError
-from kit.eval_block import DIGITS, RESAMPLES, SEED, verdict
+from kit.evaluation.block import DIGITS, RESAMPLES, SEED, verdict
 
 CORRECTNESS = "correctness_reward"
 AUDITS = ("learned", "format_only", "flat")

@@ -2,7 +2,7 @@
 
 One adapter and its held-out ``eval_set.jsonl``: the same prompts, with the same greedy decoding, go to the adapter
 on its base (the reference), the merged 16-bit model and each GGUF (run by llama.cpp itself,
-:mod:`kit.gguf_runtime`). Against the reference each export gets ROUGE-L with a paired 95% bootstrap interval of
+:mod:`kit.export.gguf_runtime`). Against the reference each export gets ROUGE-L with a paired 95% bootstrap interval of
 the difference, the share of identical answers, first-token agreement and the mean next-token KL divergence at
 the prompts' end. The ``Modelfile`` of each GGUF is checked too: its TEMPLATE, filled with each held-out
 conversation as Ollama fills it, must give the prompt ``tokenizer.apply_chat_template`` gives, byte for byte, and
@@ -33,7 +33,7 @@ DIGITS = 4
 
 
 def _clean(text: str) -> str:
-    """An answer as :func:`kit.evaluate.generate_answers` returns it: stripped, a cut character dropped."""
+    """An answer as :func:`kit.evaluation.scoring.generate_answers` returns it: stripped, a cut character dropped."""
     return text.strip().rstrip("\ufffd").strip()
 
 
@@ -42,7 +42,7 @@ def hf_answers(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_token
     import numpy as np
     import torch
 
-    from kit.evaluate import generate_answers
+    from kit.evaluation.scoring import generate_answers
 
     started = time.perf_counter()
     texts = generate_answers(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, progress=False,
@@ -59,7 +59,7 @@ def hf_answers(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_token
 
 def gguf_answers(gguf_file: str | Path, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
     """The same from a GGUF in llama.cpp; answers decoded with the model's tokenizer, as the adapter's are."""
-    from kit.gguf_runtime import run_gguf
+    from kit.export.gguf_runtime import run_gguf
 
     stops = {i for i in (tokenizer.eos_token_id,) if i is not None}
     run = run_gguf(gguf_file, prompts, max_new_tokens=max_new_tokens, stop_ids=sorted(stops))
@@ -75,8 +75,8 @@ def compare(reference: dict[str, Any], other: dict[str, Any], references: Sequen
     answers, first-token agreement and mean KL(reference || export) of the next-token distribution."""
     import numpy as np
 
-    from kit.eval_block import paired_bootstrap
-    from kit.evaluate import rouge_l
+    from kit.evaluation.block import paired_bootstrap
+    from kit.evaluation.scoring import rouge_l
 
     ref_scores = [rouge_l(a, r) for a, r in zip(reference["texts"], references)]
     scores = [rouge_l(a, r) for a, r in zip(other["texts"], references)]
@@ -102,7 +102,7 @@ def template_check(tokenizer: Any, prompts: Sequence[str], modelfile: str) -> di
     """Fill the Modelfile's TEMPLATE with each held-out conversation as Ollama would and compare with
     ``apply_chat_template`` (and the prompt the adapter was scored on) byte for byte; check the stops hold EOS.
     ``{"ok", "checked", "problems"}``."""
-    from kit.ollama_template import default_system, parse_modelfile, render, split_chatml
+    from kit.export.ollama_template import default_system, parse_modelfile, render, split_chatml
 
     parsed = parse_modelfile(modelfile)
     problems: list[str] = []
@@ -210,9 +210,9 @@ def run_parity(adapter_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
     """
     import gc
 
-    from kit.evaluate import load_eval_set
-    from kit.export import export_gguf, save_merged_16bit
-    from kit.model import load_model
+    from kit.evaluation.scoring import load_eval_set
+    from kit.export.save import export_gguf, save_merged_16bit
+    from kit.training.model import load_model
 
     started = time.perf_counter()
     items = load_eval_set(adapter_dir)[:n]
@@ -247,7 +247,7 @@ def run_parity(adapter_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
             problems.append(f"template: {line}")
     else:
         rows.update({name: {"skipped": "GGUF not asked for (gguf=False)"} for name in formats})
-    from kit.evaluate import rouge_l
+    from kit.evaluation.scoring import rouge_l
 
     problems = gate(rows) + problems
     report = {"reference": REFERENCE, "n": len(prompts), "formats": rows, "template": template_report,

@@ -151,7 +151,7 @@ def chatml_template(tokenizer: Any) -> tuple[str, str | None]:
              {"role": "assistant", "content": "A"}, {"role": "user", "content": "V"}]
     expected = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
     if render(CHATML, probe, system) != expected:
-        raise KitError("the chat template is not plain ChatML: write the Ollama TEMPLATE by hand (kit.export."
+        raise KitError("the chat template is not plain ChatML: write the Ollama TEMPLATE by hand (kit.export.save."
                        "modelfile_text(template=...)) or train with a kit text template")
     return CHATML, system
 

@@ -2,7 +2,7 @@
 
 Defaults follow the field's tutorials: batch 2, gradient accumulation 4, warmup 5, lr 2e-4, ``adamw_8bit``
 (Unsloth's CPU fallback swaps it for fused AdamW), weight decay 0.01, linear schedule, seed 3407, bf16
-where the hardware has it, else fp16 on GPU. Import unsloth (``kit.model``) before calling these: they import trl.
+where the hardware has it, else fp16 on GPU. Import unsloth (``kit.training.model``) before calling these: they import trl.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kit.plots import plot_loss  # noqa: F401  -- re-exported: notebooks import it from here
 from kit.runinfo import is_headless
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -54,7 +53,7 @@ def precision_flags(dtype: Any = None) -> dict[str, bool]:
     autocast over a bf16 model measured slower there (benchmarks/train_speed.py --autocast).
 
     ``dtype`` is a model, a torch dtype or its name; ``None`` means the model last loaded through
-    :func:`kit.model.load_model`. Following the model matters on CUDA: Unsloth's patched trainers raise
+    :func:`kit.training.model.load_model`. Following the model matters on CUDA: Unsloth's patched trainers raise
     "Model is in float16 precision but you want to use bfloat16" for an fp16 model given bf16, and a float32
     model must not be put under autocast by us. With no model known: bf16 where the GPU has it, else fp16.
     """
@@ -65,7 +64,7 @@ def precision_flags(dtype: Any = None) -> dict[str, bool]:
     if not torch.cuda.is_available():
         return {"bf16": False, "fp16": False}
     if dtype is None:
-        dtype = getattr(sys.modules.get("kit.model"), "last_loaded_dtype", None)
+        dtype = getattr(sys.modules.get("kit.training.model"), "last_loaded_dtype", None)
     elif not isinstance(dtype, (str, torch.dtype)):
         dtype = getattr(dtype, "dtype", None)
     name = str(dtype).replace("torch.", "") if dtype is not None else None

@@ -1,7 +1,7 @@
 """Run a GGUF the way llama.cpp does, from Python: greedy answers and next-token log-probabilities.
 
 It uses the ``libllama`` that ``kit llama-cpp`` built and llama-cpp-python's ctypes bindings of the same tree
-(:mod:`kit.builders.llama_cpp`). Each run is a child process (``python -m kit.gguf_runtime REQUEST.json``), so
+(:mod:`kit.builders.llama_cpp`). Each run is a child process (``python -m kit.export.gguf_runtime REQUEST.json``), so
 llama.cpp's native logging and memory stay out of the notebook's kernel: :func:`run_gguf` writes the request,
 starts the child and reads back JSON (token ids) and a ``.npy`` (log-probabilities at each prompt's end).
 The prompts are tokenized by llama.cpp itself (special tokens parsed, no BOS added: the prompts are rendered
@@ -47,7 +47,7 @@ def run_gguf(gguf_file: str | Path, prompts: Sequence[str], *, max_new_tokens: i
             "stop_ids": [int(i) for i in stop_ids], "threads": threads or default_threads(),
             "python_dir": str(build.python_dir), "out": tmp,
         }), encoding="utf-8")
-        result = subprocess.run([sys.executable, "-m", "kit.gguf_runtime", str(request)], capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "kit.export.gguf_runtime", str(request)], capture_output=True,
                                 text=True, timeout=timeout, check=False)
         if result.returncode != 0:
             lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -172,12 +172,12 @@ def dpo_evaluate(
     **block_kw: Any,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """The ``"eval"`` block of a DPO run and the per-pair scores behind it (``before``/``after`` dicts of lists,
-    for :func:`kit.display.show_preferences`). ``reference``: :func:`reference_stats` taken before training."""
-    from kit.eval_block import eval_block, paired_bootstrap
+    for :func:`kit.evaluation.display.show_preferences`). ``reference``: :func:`reference_stats` taken before training."""
+    from kit.evaluation.block import eval_block, paired_bootstrap
 
     rows = [dict(p) for p in pairs]
     if not rows:
-        raise KitError("dpo_eval_block got no pairs: pass the held-out split (kit.eval_block.eval_subset)")
+        raise KitError("dpo_eval_block got no pairs: pass the held-out split (kit.evaluation.block.eval_subset)")
     if reference is None:
         reference = reference_stats(model, tokenizer, rows, batch_size=batch_size, max_length=max_length)
     policy = sequence_stats(model, tokenizer, rows, batch_size=batch_size, max_length=max_length)
@@ -217,7 +217,7 @@ def dpo_eval_block(model: Any, tokenizer: Any, pairs: Any, *, reference_logps: A
 def dpo_lines(block: Mapping[str, Any], lang: str = "en") -> str:
     """The DPO statistics beyond the block's table: the implicit-reward accuracy against chance (0.5) with its ci95,
     which statistic the verdict uses, and a warning when the summed and the per-token verdicts disagree."""
-    from kit.eval_block import verdict
+    from kit.evaluation.block import verdict
 
     implicit = block.get("implicit") or {}
     lo, hi = implicit.get("reward_accuracy_ci95") or (None, None)
@@ -240,7 +240,7 @@ def dpo_lines(block: Mapping[str, Any], lang: str = "en") -> str:
 
 
 def pairs_over_length(tokenizer: Any, pairs: Any, max_length: int | None) -> int:
-    """How many pairs (as :func:`kit.chat_format.dpo_dataset` gives them) are longer than ``max_length`` tokens
+    """How many pairs (as :func:`kit.formatting.chat_format.dpo_dataset` gives them) are longer than ``max_length`` tokens
     with their longer answer: DPOTrainer cuts those, so their ends (EOS included) are not trained."""
     if not max_length:
         return 0

@@ -146,7 +146,7 @@ def distinct_n(text: str, n: int = 2) -> float:
 
 def repetition_warning(block: dict[str, Any], lang: str = "en") -> str | None:
     """One line when the fine-tune made answers repeat more (distinct_2 fell), with its ci95 and verdict; else None."""
-    from kit.eval_block import verdict
+    from kit.evaluation.block import verdict
 
     gain = (block.get("gain") or {}).get("distinct_2")
     if not gain or gain.get("value") is None or gain["value"] >= 0:
@@ -456,12 +456,17 @@ def sft_eval(
 ) -> Any:
     """Greedy answers to held-out records, prompted exactly as training formatted them, scored per item.
 
-    The prompt is :func:`kit.chat_format.generation_prompt` (the chat template with the generation cue, or
+    The prompt is :func:`kit.formatting.chat_format.generation_prompt` (the chat template with the generation cue, or
     the text template); the reference is the record's ``output`` (a conversation's final assistant turn).
     Returns the :func:`evaluate_generations` table; two of them give the block via
-    :func:`kit.eval_block.table_block`.
+    :func:`kit.evaluation.block.table_block`.
     """
-    from kit.chat_format import default_fallback, generation_prompt, reference_answer, resolve_template
+    from kit.formatting.chat_format import (
+        default_fallback,
+        generation_prompt,
+        reference_answer,
+        resolve_template,
+    )
 
     rows = _records_list(records)
     chat = resolve_template(tokenizer, template, fallback=fallback or default_fallback(style)) == "chat"
@@ -513,7 +518,7 @@ def grpo_eval(
     """Greedy completions of held-out problems (``prompt`` chat messages, ``answer``) with their scores.
 
     Returns a DataFrame ``idx, label, prompt, answer, completion, accuracy, format_rate``; two of them give the
-    block via ``kit.eval_block.table_block(before, after, metrics=GRPO_METRICS)``.
+    block via ``kit.evaluation.block.table_block(before, after, metrics=GRPO_METRICS)``.
     """
     import pandas as pd
 

@@ -159,7 +159,7 @@ def _gguf_paths(result: Any, out_dir: Path) -> list[str]:
 def _ollama_prompt_template(template: str) -> str:
     """A kit prompt template (``alpaca_en``, ``medical_zh`` or a custom one) as an Ollama template: the user's
     message is the instruction, and the model writes the output."""
-    from kit.prompts import get_template
+    from kit.formatting.prompts import get_template
 
     text = get_template(template, has_input=False)
     prompt = text[: -len("{output}")]
@@ -176,7 +176,7 @@ def modelfile_text(tokenizer: Any, gguf_file: str | Path, template: str | None =
     the raw prompt, with a note).
     """
     from kit.errors import KitError
-    from kit.ollama_template import chatml_template
+    from kit.export.ollama_template import chatml_template
 
     eos = getattr(tokenizer, "eos_token", None)
     if not eos:
@@ -196,7 +196,7 @@ def modelfile_text(tokenizer: Any, gguf_file: str | Path, template: str | None =
                 "# trained with) to save_gguf / modelfile_text to format them as in training.\n")
     if '"""' in body or (system and '"""' in system):
         raise KitError('the prompt template contains """, which an Ollama Modelfile cannot quote')
-    lines = [f"# Ollama Modelfile written by kit.export: ollama create NAME -f {Path(gguf_file).parent / 'Modelfile'}",
+    lines = [f"# Ollama Modelfile written by kit.export.save: ollama create NAME -f {Path(gguf_file).parent / 'Modelfile'}",
              note.rstrip("\n") if note else None, f"FROM ./{Path(gguf_file).name}", f'TEMPLATE """{body}"""',
              f'SYSTEM """{system}"""' if system else None]
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]

@@ -55,7 +55,7 @@ LIMITS: dict[str, int] = {"max_cell_lines": 80, "dict_lines": 0, "cut_answers": 
 _DICT_LINE = re.compile(r"^\s*\{\s*['\"][^'\"]+['\"]\s*:.*\}\s*$")
 # Text cut with an ellipsis: a pandas cell (``...`` then a column gap or the line's end) or a sliced answer.
 _CUT = re.compile(r"\S(?:\.\.\.|…)(?= {2,}|\s*$)")
-_DISPLAY_SEP = " │ "  # kit.display's label separator: its answers are wrapped in full, never cut
+_DISPLAY_SEP = " │ "  # kit.evaluation.display's label separator: its answers are wrapped in full, never cut
 
 
 def _is_cut(line: str) -> bool:
@@ -77,7 +77,7 @@ def problems(stats: OutputStats, limits: dict[str, int] | None = None, stderr_li
 
 
 def _load(nb_path: str | Path) -> dict[str, Any]:
-    from kit.notebooks import read_notebook
+    from kit.notebooks.files import read_notebook
 
     return read_notebook(nb_path)
 

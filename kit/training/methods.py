@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kit.errors import KitError
+
+if TYPE_CHECKING:
+    from kit.training.model import ModelSummary
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 IA3_TARGETS = ("k_proj", "v_proj", "down_proj")
@@ -31,7 +34,7 @@ class Method:
     load: dict[str, Any] = field(default_factory=dict)  # extra from_pretrained arguments
     builder: str = "lora"  # lora (Unsloth get_peft_model), peft (a PEFT config), none (full fine-tuning)
     needs_bnb: bool = False  # 4-/8-bit bitsandbytes weights: CUDA only
-    estimate_as: str = "lora"  # the kit.hardware.estimate_memory method
+    estimate_as: str = "lora"  # the kit.training.memory.estimate_memory method
 
     @property
     def saves(self) -> str:
@@ -142,7 +145,7 @@ def build(model: Any, name: str, *, model_name: str = "", r: int = 16, alpha: in
     if method.builder == "none":
         return model
     if method.builder == "lora":
-        from kit.model import add_lora
+        from kit.training.model import add_lora
 
         extra = {"use_dora": True} if method.name == "dora" else {}
         return add_lora(model, r=r, lora_alpha=alpha, random_state=seed,
@@ -163,6 +166,37 @@ def build(model: Any, name: str, *, model_name: str = "", r: int = 16, alpha: in
     return peft.get_peft_model(model, peft_config(method.name, model_name, r=r, alpha=alpha, seed=seed))
 
 
+def load_for_training(
+    model_name: str,
+    max_seq_length: int = 2048,
+    load_in_4bit: bool = True,
+    lora_r: int = 16,
+    lora_alpha: int = 16,
+    dtype: str | None = "auto",
+    seed: int = 3407,
+    fast_inference: bool = False,
+    method: str = "lora",
+    **lora_kwargs: Any,
+) -> tuple[Any, Any, ModelSummary]:
+    """Load, put the fine-tuning ``method`` on the model (LoRA by default; :data:`METHODS` lists the others)
+    and print a one-line summary: ``(model, tokenizer, summary)``. A method that cannot run here (4-/8-bit without
+    CUDA and bitsandbytes) stops with one line before anything is loaded; ``full`` prints its checkpoint size."""
+    from kit.training import model as loader
+
+    chosen = check_method(method)
+    extra = {"fast_inference": True, "max_lora_rank": lora_r} if fast_inference else {}
+    model, tokenizer = loader.load_model(model_name, max_seq_length=max_seq_length, dtype=dtype,
+                                         **load_kwargs(chosen.name, load_in_4bit), **extra)
+    model = build(model, chosen.name, model_name=loader.resolve_model_name(model_name), r=lora_r, alpha=lora_alpha,
+                  seed=seed, **lora_kwargs)
+    summary = loader.describe(model, model_name)
+    print(f"[model] {summary}" + ("" if chosen.name == "lora" else f", method {chosen.name}"))
+    warning = size_warning(chosen.name, summary.total_params, summary.dtype)
+    if warning:
+        print(warning)
+    return model, tokenizer, summary
+
+
 def trainer_overrides(name: str) -> dict[str, Any]:
     """Trainer arguments a method needs: prefix tuning runs without gradient checkpointing (PEFT refuses it)."""
     return {"gradient_checkpointing": False} if get_method(name).name == "prefix" else {}
@@ -178,7 +212,7 @@ def base_weights(model: Any) -> Any:
 
 
 def estimate_method(name: str, load_in_4bit: bool = False) -> str:
-    """The :func:`kit.hardware.estimate_memory` method for a notebook's ``method`` (``lora`` on a 4-bit base is
+    """The :func:`kit.training.memory.estimate_memory` method for a notebook's ``method`` (``lora`` on a 4-bit base is
     ``qlora``, as the notebooks' ``load_in_4bit`` means)."""
     method = get_method(name)
     return "qlora" if method.name == "lora" and load_in_4bit else method.estimate_as
@@ -221,7 +255,7 @@ def reload(output_dir: str, name: str, *, max_seq_length: int = 2048, dtype: str
     import json
     from pathlib import Path
 
-    from kit.model import load_model
+    from kit.training.model import load_model
 
     method = get_method(name)
     extra = {k: v for k, v in method.load.items() if k == "load_in_8bit"}  # full reloads for inference

@@ -31,7 +31,7 @@ _LABELS = {
            "gain": "提升最大", "loss": "下降最大", "random": "随机抽取", "item": "第", "of": "条，共",
            "empty": "（空回答）", "title": "留出集样例"},
 }
-# The separator between a label and its text: kit.notebook_outputs knows display lines by it.
+# The separator between a label and its text: kit.notebooks.outputs knows display lines by it.
 SEP = " │ "
 
 
@@ -285,7 +285,7 @@ def _column(frame: Any, names: Sequence[str]) -> str:
     for name in names:
         if name in frame:
             return name
-    raise KitError(f"the table has none of the columns {list(names)}; pass a table from kit.evaluate")
+    raise KitError(f"the table has none of the columns {list(names)}; pass a table from kit.evaluation.scoring")
 
 
 def answer_view(
@@ -391,7 +391,7 @@ _VERDICT_ZH = {"better": "更好", "worse": "更差", "unclear": "不确定", "m
 
 def block_lines(block: Mapping[str, Any], lang: str = "en") -> str:
     """The eval block one metric a line, each gain with its ci95 and its verdict (better / worse / unclear)."""
-    from kit.eval_block import verdict
+    from kit.evaluation.block import verdict
 
     zh = lang == "zh"
     lines = [f"留出集评估（n={block.get('n')}）：" if zh else f"eval on {block.get('split')} (n={block.get('n')}):"]

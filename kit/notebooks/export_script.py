@@ -111,8 +111,8 @@ def parameter_comments(source: str) -> dict[str, str]:
 
 
 def is_install_cell(cell: dict[str, Any]) -> bool:
-    """The notebooks' install cell (:mod:`kit.install_cell`): a script runs where the kit is installed already."""
-    from kit.install_cell import is_install_cell as kit_install_cell
+    """The notebooks' install cell (:mod:`kit.notebooks.install_cell`): a script runs where the kit is installed already."""
+    from kit.notebooks.install_cell import is_install_cell as kit_install_cell
 
     return kit_install_cell(cell)
 
@@ -160,7 +160,7 @@ def _main_only(source: str, where: str) -> str:
 
 def export_script(notebook: str | Path, script_name: str = "train.py") -> tuple[str, list[str]]:
     """The script text for ``notebook`` (to be saved as ``script_name``) and one line per cell left out or guarded (what the CLI reports)."""
-    from kit.notebooks import notebook_parameters, parameters_cell, read_notebook
+    from kit.notebooks.files import notebook_parameters, parameters_cell, read_notebook
 
     path = Path(notebook)
     nb = read_notebook(path)
