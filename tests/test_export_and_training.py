@@ -82,10 +82,10 @@ def test_length_grouped_batches_pad_less_than_random_ones(tmp_path: Path, tiny_m
     """The sampler sft_config picks by default: on the Alpaca sample set its batches carry fewer pad tokens."""
     from trl import SFTTrainer
 
-    from kit.chat_format import sft_dataset
     from kit.data import load_data, train_holdout_split
-    from kit.model import load_model
-    from kit.training import sft_config
+    from kit.formatting.chat_format import sft_dataset
+    from kit.training.config import sft_config
+    from kit.training.model import load_model
 
     model, tok = load_model(str(tiny_model_dir), max_seq_length=256, load_in_4bit=False, dtype="float32")
     records, _ = load_data("data/alpaca/alpaca_en.json", "alpaca")
