@@ -51,6 +51,16 @@ def test_bootstrap_skips_nan_pairs_and_rejects_unpaired_input() -> None:
         paired_bootstrap([0.1, 0.2], [0.3])
 
 
+def test_means_cover_the_items_the_gain_pairs() -> None:
+    """An item scored NaN on one side leaves every side's mean, so the printed before -> after is the gain."""
+    nan = float("nan")
+    block = eval_block({"distinct_2": [0.2, nan, 0.4, 0.6]}, {"distinct_2": [0.5, 0.9, nan, 0.8]},
+                       warmup={"distinct_2": [0.3, 0.1, 0.2, nan]})
+    assert block["before"]["distinct_2"] == 0.2 and block["after"]["distinct_2"] == 0.5
+    assert block["gain"]["distinct_2"]["value"] == pytest.approx(block["after"]["distinct_2"] - block["before"]["distinct_2"])
+    assert block["gain_over_warmup"]["distinct_2"]["value"] == pytest.approx(0.2)
+
+
 def test_eval_block_shape_and_text() -> None:
     block = eval_block({"rouge_l": [0.1, 0.2], "bleu": [0.0, 0.1]}, {"rouge_l": [0.3, 0.4], "bleu": [0.1, 0.1]})
     assert block["split"] == "holdout" and block["n"] == 2

@@ -78,6 +78,10 @@ def paired_bootstrap(
     return {"value": round(float(diffs.mean()), DIGITS), "ci95": [round(float(lo), DIGITS), round(float(hi), DIGITS)]}
 
 
+def _missing(value: Any) -> bool:
+    return value is None or math.isnan(float(value))
+
+
 def _mean(values: Sequence[float]) -> float | None:
     finite = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     return round(sum(finite) / len(finite), DIGITS) if finite else None
@@ -108,18 +112,26 @@ def eval_block(
     if len(sizes) != 1 or 0 in sizes:
         raise KitError(f"every metric needs one score per held-out item on both sides; got lengths {sorted(sizes)}")
     metrics = list(before)
-    block: dict[str, Any] = {
-        "split": split,
-        "n": sizes.pop(),
-        "before": {m: _mean(before[m]) for m in metrics},
-    }
+    # An item a metric does not apply to on any side (NaN, e.g. distinct_2 of a one-word answer) is left out of that
+    # metric's means too, so every mean covers the items its gain pairs: after - before is the gain.
+    sides = [before, after] + ([warmup] if warmup is not None else [])
+    scored = {m: [not any(_missing(side[m][i]) for side in sides) for i in range(len(before[m]))] for m in metrics}
+
+    def kept(side: Mapping[str, Sequence[float]], m: str) -> list[float]:
+        return [v for v, keep in zip(side[m], scored[m]) if keep]
+
+    def means(side: Mapping[str, Sequence[float]]) -> dict[str, float | None]:
+        return {m: _mean(kept(side, m)) for m in metrics}
+
+    block: dict[str, Any] = {"split": split, "n": sizes.pop(), "before": means(before)}
     if warmup is not None:
-        block["warmup"] = {m: _mean(warmup[m]) for m in metrics}
-    block["after"] = {m: _mean(after[m]) for m in metrics}
-    block["gain"] = {m: paired_bootstrap(before[m], after[m], resamples=resamples, seed=seed) for m in metrics}
+        block["warmup"] = means(warmup)
+    block["after"] = means(after)
+    block["gain"] = {m: paired_bootstrap(kept(before, m), kept(after, m), resamples=resamples, seed=seed)
+                     for m in metrics}
     if warmup is not None:
         block["gain_over_warmup"] = {
-            m: paired_bootstrap(warmup[m], after[m], resamples=resamples, seed=seed) for m in metrics
+            m: paired_bootstrap(kept(warmup, m), kept(after, m), resamples=resamples, seed=seed) for m in metrics
         }
     block.update(extra)
     return block
