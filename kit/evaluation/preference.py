@@ -26,17 +26,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kit.errors import KitError
+from kit.formatting.checks import common_prefix
 
 DPO_METRICS = ("reward_accuracy", "reward_margin", "norm_accuracy", "norm_margin")
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _encode(tokenizer: Any, value: Any, *, generation: bool = False) -> list[int]:
@@ -63,7 +55,7 @@ def pair_tokens(tokenizer: Any, pair: Mapping[str, Any]) -> tuple[list[int], lis
     else:
         p = _encode(tokenizer, prompt, generation=True)
         pc, pr = _encode(tokenizer, list(prompt) + list(chosen)), _encode(tokenizer, list(prompt) + list(rejected))
-    cut = min(_common_prefix(p, pc), _common_prefix(p, pr))
+    cut = min(common_prefix(p, pc), common_prefix(p, pr))
     return p[:cut], pc[cut:], pr[cut:]
 
 

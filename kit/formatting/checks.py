@@ -60,7 +60,8 @@ def _rows(dataset: Any) -> tuple[list[str], int, Callable[[str], list[Any]], Map
     return cols, len(rows), lambda name: [r.get(name) for r in rows], rows[0] if rows else {}
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading token ids two sequences share (where a prompt's tokens end inside prompt + answer)."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -180,7 +181,7 @@ def check_formatting(
             )
         prompt_ids = tokenizer(text=prompt)["input_ids"]
         ids = list(tokenizer(text=text)["input_ids"])
-        start = _common_prefix(prompt_ids, ids) if completion_only else 0
+        start = common_prefix(prompt_ids, ids) if completion_only else 0
         labels = [-100] * start + ids[start:]
         eos_ok = _last_label_is_eos(tokenizer, labels, eos_id)
         where = "the completion"
